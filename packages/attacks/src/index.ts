@@ -1,0 +1,2 @@
+/** @advprop/attacks: content lands with its issue. */
+export const packageName = '@advprop/attacks';

@@ -1,0 +1,2 @@
+/** @advprop/backends: content lands with its issue. */
+export const packageName = '@advprop/backends';

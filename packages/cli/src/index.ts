@@ -1,0 +1,2 @@
+/** @advprop/cli: content lands with its issue. */
+export const packageName = '@advprop/cli';

@@ -1,0 +1,2 @@
+/** @advprop/datasets: content lands with its issue. */
+export const packageName = '@advprop/datasets';

@@ -1,0 +1,2 @@
+/** @advprop/models: content lands with its issue. */
+export const packageName = '@advprop/models';

@@ -1,0 +1,2 @@
+/** @advprop/trainer: content lands with its issue. */
+export const packageName = '@advprop/trainer';
