@@ -1,0 +1,61 @@
+/**
+ * Imports every package through its published entry points (the built dist, as a user's
+ * `import` and `require` see them, without the `@advprop/source` condition), in a child Node
+ * process so vitest's own resolution plays no part. Needs `npm run build` first (`npm run test:all`
+ * does it).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(__dirname, '..');
+
+/** Package -> an export every consumer relies on. */
+const expectedExports: Record<string, string[]> = {
+  '@advprop/core': ['createRegistry', 'definePlugin', 'SeededRandom', 'withRoute', 'ConfigError'],
+  '@advprop/core/node': ['writeFileAtomic'],
+  '@advprop/dual-bn': ['DualBatchNormalization', 'toDualBN', 'toInferenceModel'],
+  '@advprop/attacks': ['attacks', 'defineAttacker'],
+  '@advprop/datasets': ['datasets'],
+  '@advprop/models': ['models'],
+  '@advprop/backends': ['backends', 'useBackend'],
+  '@advprop/trainer': ['train', 'evaluate'],
+  '@advprop/cli': ['runCli'],
+};
+
+function probe(kind: 'import' | 'require', specifier: string): string[] {
+  const script =
+    kind === 'import'
+      ? `import(${JSON.stringify(specifier)}).then((m) => console.log(JSON.stringify(Object.keys(m))))`
+      : `console.log(JSON.stringify(Object.keys(require(${JSON.stringify(specifier)}))))`;
+  const out = execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return JSON.parse(out.trim().split('\n').pop() ?? '[]') as string[];
+}
+
+describe('published entry points', () => {
+  it('every package is built', () => {
+    for (const dir of ['core', 'dual-bn', 'attacks', 'datasets', 'models', 'backends', 'trainer', 'cli']) {
+      const pkg = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) as { exports: Record<string, { import: { default: string }; require: { default: string } }> };
+      const main = pkg.exports['.'];
+      expect(main, `${dir} exports "."`).toBeDefined();
+      for (const file of [main!.import.default, main!.require.default]) {
+        expect(existsSync(join(root, 'packages', dir, file)), `packages/${dir}/${file} (run npm run build)`).toBe(true);
+      }
+    }
+  });
+
+  for (const [specifier, names] of Object.entries(expectedExports)) {
+    it(`${specifier} loads through import and require`, () => {
+      const esm = probe('import', specifier);
+      const cjs = probe('require', specifier);
+      for (const name of names) {
+        expect(esm, `ESM ${specifier} exports ${name}`).toContain(name);
+        expect(cjs, `CJS ${specifier} exports ${name}`).toContain(name);
+      }
+      expect(new Set(esm.filter((n) => n !== 'default' && n !== 'module.exports'))).toEqual(
+        new Set(cjs.filter((n) => n !== 'default' && n !== '__esModule')),
+      );
+    });
+  }
+});
