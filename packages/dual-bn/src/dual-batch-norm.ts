@@ -1,0 +1,298 @@
+/**
+ * DualBatchNormalization: a BatchNorm layer with two parameter sets. The main set normalises clean
+ * images, the auxiliary set adversarial ones (AdvProp); every other weight of the model is shared.
+ * Which set a forward pass uses is the layer's `route`, set for a whole model by core's `withRoute`.
+ *
+ * The numerics mirror tfjs-layers' BatchNormalization (same ops, same moving-average update), so
+ * with route `main` the layer is a drop-in replacement for `tf.layers.batchNormalization`.
+ */
+import {
+  FusedBatchNorm,
+  add,
+  batchNorm2d,
+  batchNorm3d,
+  batchNorm4d,
+  getBackend,
+  getKernel,
+  moments,
+  mul,
+  reshape,
+  rsqrt,
+  serialization,
+  sub,
+  tidy,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Tensor4D,
+} from '@tensorflow/tfjs-core';
+import { InputSpec, layers, type LayerVariable, type Shape } from '@tensorflow/tfjs-layers';
+import { ROUTABLE, ShapeError, assertBnRoute, type BnRoute } from '@advprop/core';
+
+/** Package name under which the layer class is registered with tfjs serialization. */
+export const DUAL_BN_PACKAGE = '@advprop/dual-bn';
+
+/** Same arguments as `tf.layers.batchNormalization`. */
+export type DualBatchNormalizationArgs = NonNullable<Parameters<typeof layers.batchNormalization>[0]>;
+type Kwargs = Parameters<InstanceType<typeof layers.Layer>['call']>[1];
+
+/** The parsed (object) form of the BN arguments, as tfjs-layers' BatchNormalization holds them. */
+interface ParsedBnArgs {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  betaInitializer: unknown;
+  gammaInitializer: unknown;
+  movingMeanInitializer: unknown;
+  movingVarianceInitializer: unknown;
+  betaRegularizer: unknown;
+  gammaRegularizer: unknown;
+  betaConstraint: unknown;
+  gammaConstraint: unknown;
+}
+
+/** Config keys of BatchNormalization's own `getConfig` (the base Layer keys come from super). */
+const BN_CONFIG_KEYS = [
+  'axis',
+  'momentum',
+  'epsilon',
+  'center',
+  'scale',
+  'betaInitializer',
+  'gammaInitializer',
+  'movingMeanInitializer',
+  'movingVarianceInitializer',
+  'betaRegularizer',
+  'gammaRegularizer',
+  'betaConstraint',
+  'gammaConstraint',
+] as const;
+
+/** One BN parameter set. gamma/beta are null when `scale`/`center` is false. */
+export interface BnWeightSet {
+  gamma: LayerVariable | null;
+  beta: LayerVariable | null;
+  movingMean: LayerVariable;
+  movingVariance: LayerVariable;
+}
+
+/** Weight base names of the two sets (the variable is named `<layer name>/<base name>`). */
+export const MAIN_WEIGHT_NAMES = {
+  gamma: 'gamma',
+  beta: 'beta',
+  movingMean: 'moving_mean',
+  movingVariance: 'moving_variance',
+} as const;
+export const AUX_WEIGHT_NAMES = {
+  gamma: 'aux_gamma',
+  beta: 'aux_beta',
+  movingMean: 'aux_moving_mean',
+  movingVariance: 'aux_moving_variance',
+} as const;
+
+let templateCounter = 0;
+
+export class DualBatchNormalization extends layers.Layer {
+  /** @nocollapse */
+  static className = 'DualBatchNormalization';
+
+  readonly [ROUTABLE] = true as const;
+  /** Which BN set the next forward pass uses; set it through `withRoute(model, route, fn)`. */
+  route: BnRoute = 'main';
+
+  readonly axis: number;
+  readonly momentum: number;
+  readonly epsilon: number;
+  readonly center: boolean;
+  readonly scale: boolean;
+  /** Parsed initializers / regularizers / constraints, and their serialised form. */
+  private readonly parsed: ParsedBnArgs;
+  private readonly bnConfig: Record<string, unknown>;
+
+  private mainSet: BnWeightSet | null = null;
+  private auxSet: BnWeightSet | null = null;
+
+  constructor(args: DualBatchNormalizationArgs = {}) {
+    super(args);
+    this.supportsMasking = true;
+    // Parse the arguments exactly as tfjs-layers does (string identifiers, config dicts or
+    // objects) by building an unconnected, never-built BatchNormalization with them. It gets an
+    // explicit name so it does not consume a name from tfjs' automatic layer-name counter.
+    const template = layers.batchNormalization({
+      ...args,
+      name: `advprop_dual_bn_template_${templateCounter++}`,
+    }) as unknown as ParsedBnArgs & { getConfig(): Record<string, unknown> };
+    this.parsed = template;
+    const full = template.getConfig();
+    this.bnConfig = Object.fromEntries(BN_CONFIG_KEYS.map((k) => [k, full[k] ?? null]));
+    this.axis = template.axis;
+    this.momentum = template.momentum;
+    this.epsilon = template.epsilon;
+    this.center = template.center;
+    this.scale = template.scale;
+  }
+
+  /** The main (clean) parameter set; throws before the layer is built. */
+  get main(): BnWeightSet {
+    if (!this.mainSet) throw new ShapeError(`DualBatchNormalization "${this.name}" is not built yet (no input shape seen)`);
+    return this.mainSet;
+  }
+
+  /** The auxiliary (adversarial) parameter set; throws before the layer is built. */
+  get aux(): BnWeightSet {
+    if (!this.auxSet) throw new ShapeError(`DualBatchNormalization "${this.name}" is not built yet (no input shape seen)`);
+    return this.auxSet;
+  }
+
+  /** The parameter set for a route. */
+  weightSet(route: BnRoute): BnWeightSet {
+    return assertBnRoute(route, `${this.name}.route`) === 'aux' ? this.aux : this.main;
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const axis = this.axis >= 0 ? this.axis : this.axis + shape.length;
+    const dim = shape[axis];
+    if (dim == null) {
+      throw new ShapeError(
+        `DualBatchNormalization "${this.name}": axis ${axis} of the input must have a defined size, got input shape ${JSON.stringify(shape)}`,
+      );
+    }
+    this.inputSpec = [new InputSpec({ ndim: shape.length, axes: { [axis]: dim } })];
+    this.mainSet = this.declareSet([dim], MAIN_WEIGHT_NAMES);
+    this.auxSet = this.declareSet([dim], AUX_WEIGHT_NAMES);
+    this.built = true;
+  }
+
+  private declareSet(shape: number[], names: typeof MAIN_WEIGHT_NAMES | typeof AUX_WEIGHT_NAMES): BnWeightSet {
+    const p = this.parsed as unknown as Record<string, never>;
+    return {
+      gamma: this.scale
+        ? this.addWeight(names.gamma, shape, undefined, p.gammaInitializer, p.gammaRegularizer, true, p.gammaConstraint)
+        : null,
+      beta: this.center
+        ? this.addWeight(names.beta, shape, undefined, p.betaInitializer, p.betaRegularizer, true, p.betaConstraint)
+        : null,
+      movingMean: this.addWeight(names.movingMean, shape, undefined, p.movingMeanInitializer, undefined, false),
+      movingVariance: this.addWeight(names.movingVariance, shape, undefined, p.movingVarianceInitializer, undefined, false),
+    };
+  }
+
+  override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
+    const route = assertBnRoute(this.route, `layer "${this.name}" route`);
+    return tidy(() => {
+      const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
+      const input = singleTensor(inputs, this.name);
+      const set = route === 'aux' ? this.aux : this.main;
+      const ndim = input.rank;
+      const axis = this.axis >= 0 ? this.axis : this.axis + ndim;
+      const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
+      const broadcastShape = Array<number>(ndim).fill(1);
+      broadcastShape[axis] = input.shape[axis] as number;
+      // Parameters of shape [C] broadcast directly when the channel axis is the last one.
+      const needsBroadcasting = axis !== ndim - 1;
+      const fit = (t: Tensor | null): Tensor | null => (t && needsBroadcasting ? reshape(t, broadcastShape) : t);
+      const gamma = set.gamma ? set.gamma.read() : null;
+      const beta = set.beta ? set.beta.read() : null;
+
+      if (!training) {
+        return normalize(input, fit(set.movingMean.read())!, fit(set.movingVariance.read())!, fit(beta), fit(gamma), this.epsilon);
+      }
+      const { mean, variance } = moments(input, reductionAxes);
+      const out = normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
+      // Moving averages of the routed set only: v <- v - (v - batch) * (1 - momentum).
+      const decay = 1 - this.momentum;
+      for (const [variable, value] of [
+        [set.movingMean, mean],
+        [set.movingVariance, variance],
+      ] as const) {
+        tidy(() => {
+          const orig = variable.read();
+          variable.write(sub(orig, mul(sub(orig, value), decay)));
+        });
+      }
+      return out;
+    });
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
+    return inputShape;
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return { ...(this.bnConfig as serialization.ConfigDict), ...super.getConfig() };
+  }
+}
+
+serialization.registerClass(DualBatchNormalization, DUAL_BN_PACKAGE);
+
+function singleTensor(inputs: Tensor | Tensor[], name: string): Tensor {
+  if (!Array.isArray(inputs)) return inputs;
+  if (inputs.length !== 1) {
+    throw new ShapeError(`DualBatchNormalization "${name}" expects exactly one input tensor, got ${inputs.length}`);
+  }
+  return inputs[0] as Tensor;
+}
+
+/** True when the active backend has the fused BN kernel (cpu, wasm, webgpu, webgl, tensorflow do). */
+export function hasFusedBatchNorm(): boolean {
+  return getKernel(FusedBatchNorm, getBackend()) !== undefined;
+}
+
+/**
+ * (x - mean) / sqrt(variance + epsilon) * gamma + beta. Uses the fused kernel for ranks 2-4 as
+ * tfjs-layers does; other ranks, or a backend without the kernel, take the elementwise path.
+ */
+function normalize(x: Tensor, mean: Tensor, variance: Tensor, beta: Tensor | null, gamma: Tensor | null, epsilon: number): Tensor {
+  const b = beta ?? undefined;
+  const g = gamma ?? undefined;
+  if (x.rank >= 2 && x.rank <= 4 && hasFusedBatchNorm()) {
+    type P = Tensor1D;
+    if (x.rank === 2) return batchNorm2d(x as Tensor2D, mean as P, variance as P, b as P, g as P, epsilon);
+    if (x.rank === 3) return batchNorm3d(x as Tensor3D, mean as P, variance as P, b as P, g as P, epsilon);
+    return batchNorm4d(x as Tensor4D, mean as P, variance as P, b as P, g as P, epsilon);
+  }
+  let out = mul(sub(x, mean), rsqrt(add(variance, epsilon)));
+  if (gamma) out = mul(out, gamma);
+  if (beta) out = add(out, beta);
+  return out;
+}
+
+/** Factory mirroring `tf.layers.batchNormalization`. */
+export function dualBatchNormalization(args?: DualBatchNormalizationArgs): DualBatchNormalization {
+  return new DualBatchNormalization(args);
+}
+
+export function isDualBatchNormalization(layer: unknown): layer is DualBatchNormalization {
+  if (layer instanceof DualBatchNormalization) return true;
+  // A second copy of this package (duplicated install) still counts: same registered class name.
+  return (
+    typeof layer === 'object' &&
+    layer !== null &&
+    (layer as { [ROUTABLE]?: unknown })[ROUTABLE] === true &&
+    typeof (layer as { getClassName?: unknown }).getClassName === 'function' &&
+    (layer as { getClassName(): string }).getClassName() === DualBatchNormalization.className
+  );
+}
+
+interface LayerTree {
+  readonly layers?: readonly unknown[];
+}
+
+/** Every DualBatchNormalization of a model, nested models included, in topological order. */
+export function dualBnLayers(model: unknown): DualBatchNormalization[] {
+  const found: DualBatchNormalization[] = [];
+  const seen = new Set<unknown>();
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== 'object' || seen.has(node)) return;
+    seen.add(node);
+    if (isDualBatchNormalization(node)) found.push(node);
+    const children = (node as LayerTree).layers;
+    if (Array.isArray(children)) for (const child of children) visit(child);
+  };
+  visit(model);
+  return found;
+}
