@@ -1,0 +1,188 @@
+/**
+ * Evaluation: clean accuracy through the main BN, auxiliary-BN accuracy (a sanity figure for dual
+ * models), robust accuracy under an attack suite (attacks run through the main BN, BN in inference
+ * mode), accuracy on corrupted test images, and per-class clean accuracy.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  ConfigError,
+  SeededRandom,
+  routableLayers,
+  toForward,
+  type Attacker,
+  type DatasetAdapter,
+  type Split,
+} from '@advprop/core';
+
+export interface CorruptionSpec {
+  readonly type: string;
+  readonly severity: number;
+}
+
+/** Corrupts a batch of images (NHWC float32 in [0, 1]); returns a new array. */
+export type CorruptFn = (images: Float32Array, shape: readonly number[], options: { type: string; severity: number; random: SeededRandom }) => Float32Array;
+
+export interface EvaluateOptions {
+  readonly attacks?: readonly { readonly name: string; readonly attacker: Attacker }[];
+  /** Evaluate on a fixed seeded random subset of this many test examples (the split may be ordered by class). */
+  readonly limit?: number;
+  /** Explicit example indices (overrides limit). */
+  readonly indices?: ArrayLike<number>;
+  readonly batchSize?: number;
+  readonly corruptions?: readonly CorruptionSpec[];
+  /** Needed when `corruptions` is non-empty (the trainer passes @advprop/datasets' `corrupt`). */
+  readonly corrupt?: CorruptFn;
+  readonly random?: SeededRandom;
+  readonly split?: Split;
+  /** Called after each batch with the number of examples done (progress). */
+  readonly onBatch?: (done: number, total: number) => void;
+}
+
+export interface EvaluationResult {
+  /** Examples evaluated. */
+  readonly count: number;
+  readonly clean_accuracy: number;
+  /** Accuracy through the auxiliary BN; null for a model without dual BN. */
+  readonly aux_accuracy: number | null;
+  readonly robust_accuracy: Record<string, number>;
+  readonly corrupted_accuracy: Record<string, number>;
+  /** Clean accuracy per class; null for a class without test examples. */
+  readonly per_class_accuracy: (number | null)[];
+  readonly clean_loss: number;
+  /** Clean-forward throughput. */
+  readonly images_per_second: number;
+  readonly seconds: number;
+}
+
+/** The fixed evaluation subset: all indices, or `limit` of them drawn once from a seeded stream. */
+export function evaluationIndices(size: number, limit: number | undefined, random: SeededRandom): Int32Array {
+  if (limit === undefined || limit >= size) return Int32Array.from({ length: size }, (_, i) => i);
+  const perm = random.fork('evaluation-subset').permutation(size);
+  return perm.slice(0, limit).sort();
+}
+
+/** 1/0 per row: argmax of `forward(x)` equals the label. Disposes everything it creates. */
+function correctRows(forward: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, labels: tf.Tensor): Int32Array {
+  const t = tf.tidy(() => tf.cast(tf.equal(tf.argMax(forward(x), -1), labels), 'int32'));
+  try {
+    return t.dataSync() as Int32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
+export async function evaluate(model: LayersModel, dataset: DatasetAdapter, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const split = options.split ?? 'test';
+  const random = options.random ?? new SeededRandom(0);
+  const batchSize = options.batchSize ?? 100;
+  const attacks = options.attacks ?? [];
+  const corruptions = options.corruptions ?? [];
+  if (corruptions.length > 0 && !options.corrupt) {
+    throw new ConfigError('evaluate: corruptions were asked for but no corrupt function was given', [
+      { path: 'corruptions', message: 'needs a corrupt function' },
+    ]);
+  }
+  const names = new Set<string>();
+  for (const a of attacks) {
+    if (names.has(a.name)) throw new ConfigError(`evaluate: two attacks are labelled "${a.name}"; give each a distinct label`);
+    names.add(a.name);
+  }
+  const size = dataset.size(split);
+  const indices = options.indices ? Int32Array.from(options.indices) : evaluationIndices(size, options.limit, random);
+  if (indices.length === 0) throw new ConfigError(`evaluate: dataset "${dataset.info.name}" has no ${split} examples to evaluate`);
+  const [h, w, c] = dataset.info.imageShape;
+  const numClasses = dataset.info.numClasses;
+  const dual = routableLayers(model).length > 0;
+  const main = toForward(model, { route: 'main', training: false });
+  const aux = toForward(model, { route: 'aux', training: false });
+
+  let clean = 0;
+  let auxCorrect = 0;
+  let lossSum = 0;
+  let forwardSeconds = 0;
+  const robust = new Map<string, number>(attacks.map((a) => [a.name, 0]));
+  const corruptedKey = (s: CorruptionSpec) => `${s.type}-${s.severity}`;
+  const corrupted = new Map<string, number>(corruptions.map((s) => [corruptedKey(s), 0]));
+  const perClassTotal = new Array<number>(numClasses).fill(0);
+  const perClassCorrect = new Array<number>(numClasses).fill(0);
+  const started = performance.now();
+
+  for (let start = 0, b = 0; start < indices.length; start += batchSize, b++) {
+    const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
+    const ex = dataset.read(split, idx);
+    const n = ex.count;
+    const x = tf.tensor4d(ex.images, [n, h, w, c]);
+    const y = tf.tensor1d(ex.labels, 'int32');
+    try {
+      const t0 = performance.now();
+      const [correctT, lossT] = tf.tidy(() => {
+        const logits = main(x);
+        const ok = tf.cast(tf.equal(tf.argMax(logits, -1), y), 'int32');
+        const ce = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(y, numClasses), logits, undefined, 0, tf.Reduction.NONE));
+        return [ok, ce];
+      });
+      const correct = correctT.dataSync() as Int32Array;
+      const loss = lossT.dataSync()[0] as number;
+      correctT.dispose();
+      lossT.dispose();
+      forwardSeconds += (performance.now() - t0) / 1000;
+      lossSum += loss;
+      for (let i = 0; i < n; i++) {
+        const label = ex.labels[i] as number;
+        perClassTotal[label] = (perClassTotal[label] ?? 0) + 1;
+        if (correct[i]) {
+          clean++;
+          perClassCorrect[label] = (perClassCorrect[label] ?? 0) + 1;
+        }
+      }
+      if (dual) {
+        const ok = correctRows(aux, x, y);
+        auxCorrect += ok.reduce((s, v) => s + v, 0);
+      }
+      for (const { name, attacker } of attacks) {
+        const adv = attacker.attack({ model, x, labels: y, route: 'main', training: false, random: random.fork(`attack:${name}:${b}`) });
+        try {
+          const ok = correctRows(main, adv, y);
+          robust.set(name, (robust.get(name) ?? 0) + ok.reduce((s, v) => s + v, 0));
+        } finally {
+          adv.dispose();
+        }
+      }
+      for (const spec of corruptions) {
+        const images = (options.corrupt as CorruptFn)(ex.images, [n, h, w, c], {
+          type: spec.type,
+          severity: spec.severity,
+          random: random.fork(`corruption:${corruptedKey(spec)}:${b}`),
+        });
+        const xc = tf.tensor4d(images, [n, h, w, c]);
+        let ok: Int32Array;
+        try {
+          ok = correctRows(main, xc, y);
+        } finally {
+          xc.dispose();
+        }
+        const key = corruptedKey(spec);
+        corrupted.set(key, (corrupted.get(key) ?? 0) + ok.reduce((s, v) => s + v, 0));
+      }
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+    options.onBatch?.(Math.min(indices.length, start + batchSize), indices.length);
+    // Let timers and I/O run between batches.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const count = indices.length;
+  return {
+    count,
+    clean_accuracy: clean / count,
+    aux_accuracy: dual ? auxCorrect / count : null,
+    robust_accuracy: Object.fromEntries([...robust].map(([k, v]) => [k, v / count])),
+    corrupted_accuracy: Object.fromEntries([...corrupted].map(([k, v]) => [k, v / count])),
+    per_class_accuracy: perClassTotal.map((t, i) => (t > 0 ? (perClassCorrect[i] as number) / t : null)),
+    clean_loss: lossSum / count,
+    images_per_second: forwardSeconds > 0 ? count / forwardSeconds : 0,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Kill and resume: a child process training AdvProp on MNIST is SIGKILLed after its first
+ * checkpoint (preferably while it is writing the next one), then resumed in a new process; its final
+ * weights must equal, bit for bit, those of an uninterrupted run with the same seed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '@advprop/dual-bn/node';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const child = path.join(here, 'fixtures', 'trainer-child.mts');
+// tsx's loader in this process (its CLI would run the script in a grandchild that SIGKILL misses).
+const tsxLoader = pathToFileURL(path.join(here, '..', 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')).href;
+
+let tmp: string;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'advprop-resume-'));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+function start(outDir: string, resume = false): { proc: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+  const proc = spawn(process.execPath, ['--conditions=@advprop/source', '--import', tsxLoader, child, outDir, ...(resume ? ['resume'] : [])], {
+    cwd: path.join(here, '..'),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout?.on('data', (d) => (stdout += String(d)));
+  proc.stderr?.on('data', (d) => (stderr += String(d)));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
+  return { proc, done };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function finalWeights(outDir: string): Promise<number[][]> {
+  const model = await loadModel(path.join(outDir, 'model-dual'));
+  try {
+    return model.weights.map((w) => Array.from(w.read().dataSync()));
+  } finally {
+    model.dispose();
+  }
+}
+
+describe('kill and resume', () => {
+  it('a SIGKILLed run resumes to the same final weights as an uninterrupted run', async () => {
+    const full = path.join(tmp, 'full');
+    const killed = path.join(tmp, 'killed');
+    const a = start(full);
+    const b = start(killed);
+    const checkpoints = path.join(killed, 'checkpoints');
+    // Wait for the first complete checkpoint, then for a checkpoint write in progress (.tmp-*),
+    // and kill the child there (or after 3 s if no write was caught).
+    const deadline = Date.now() + 120_000;
+    while (!(await exists(path.join(checkpoints, 'latest.json')))) {
+      if (Date.now() > deadline) throw new Error(`no checkpoint appeared: ${(await b.done).stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    let duringWrite = false;
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      const entries = await fs.readdir(checkpoints).catch(() => [] as string[]);
+      if (entries.some((e) => e.startsWith('.tmp-'))) {
+        duringWrite = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    b.proc.kill('SIGKILL');
+    const killedExit = await b.done;
+    expect(killedExit.signal).toBe('SIGKILL');
+    expect(await exists(path.join(killed, 'summary.json'))).toBe(false);
+    const latest = JSON.parse(await fs.readFile(path.join(checkpoints, 'latest.json'), 'utf8'));
+    console.info(`killed at checkpoint ${latest.checkpoint}${duringWrite ? ' during a checkpoint write' : ''}`);
+
+    const resumed = start(killed, true);
+    const [fullExit, resumedExit] = await Promise.all([a.done, resumed.done]);
+    expect(fullExit.code, fullExit.stderr).toBe(0);
+    expect(resumedExit.code, resumedExit.stderr).toBe(0);
+    const summary = JSON.parse(resumedExit.stdout.trim().split('\n').at(-1) as string);
+    expect(summary.resumed_from).toEqual({ epoch: latest.position.epoch, step: latest.position.step });
+    expect(summary.steps).toBe(20);
+
+    const expected = await finalWeights(full);
+    const actual = await finalWeights(killed);
+    expect(actual.length).toBe(expected.length);
+    expect(actual).toEqual(expected);
+    // metrics.jsonl holds each step once.
+    const steps = (await fs.readFile(path.join(killed, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === 'batch')
+      .map((l) => l.step);
+    expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+});
