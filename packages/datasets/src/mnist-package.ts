@@ -4,7 +4,8 @@
  * The package's own `set()` shuffles with Math.random; we read its raw per-digit arrays instead so
  * the split is deterministic: for each digit d (n_d samples, in the package's order) the first
  * round(trainFraction * n_d) samples are train, the rest test. With the default 0.8 this gives
- * exactly 8000 train and 2000 test images. Pixel values in the package are byte/255 rounded to three
+ * exactly 8000 train and 2000 test images. Within each split the digits are interleaved
+ * round-robin, so any prefix of a split is class-balanced. Pixel values in the package are byte/255 rounded to three
  * decimals; they are stored back as bytes (round(v * 255)), which recovers the original bytes.
  */
 import { ConfigError, type SeededRandom } from '@advprop/core';
@@ -61,19 +62,26 @@ export async function loadMnistPackage(options: MnistPackageOptions = {}): Promi
   const test = { images: new Uint8Array(nTest * px), labels: new Int32Array(nTest) };
   let ti = 0;
   let si = 0;
-  for (let d = 0; d < 10; d++) {
+  // Classes are interleaved round-robin (0, 1, ..., 9, 0, 1, ...) so that the first N examples of a
+  // split are class-balanced: `--limit N` and evaluation subsets then see every digit.
+  const copy = (d: number, k: number, target: { images: Uint8Array; labels: Int32Array }, row: number): void => {
     const raw = (digits[d] as MnistDigit).raw;
-    for (let k = 0; k < (counts[d] as number); k++) {
-      const isTrain = k < (trainCounts[d] as number);
-      const target = isTrain ? train : test;
-      const row = isTrain ? ti++ : si++;
-      target.labels[row] = d;
-      const src = k * px;
-      const dst = row * px;
-      for (let p = 0; p < px; p++) {
-        const v = raw[src + p] as number;
-        target.images[dst + p] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
-      }
+    target.labels[row] = d;
+    const src = k * px;
+    const dst = row * px;
+    for (let p = 0; p < px; p++) {
+      const v = raw[src + p] as number;
+      target.images[dst + p] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+    }
+  };
+  const maxCount = Math.max(...counts);
+  for (let k = 0; k < maxCount; k++) {
+    for (let d = 0; d < 10; d++) if (k < (trainCounts[d] as number)) copy(d, k, train, ti++);
+  }
+  for (let j = 0; j < maxCount; j++) {
+    for (let d = 0; d < 10; d++) {
+      const k = (trainCounts[d] as number) + j;
+      if (k < (counts[d] as number)) copy(d, k, test, si++);
     }
   }
   return new InMemoryDataset({

@@ -292,11 +292,10 @@ export async function train(input: TrainConfig | unknown, options: TrainOptions 
     const attacker: Attacker | undefined =
       config.mode === 'vanilla' ? undefined : await scope.resolveDynamic('attacker', config.attacker.name, config.attacker.options ?? {});
 
-    // Training subset and steps.
-    const subset =
-      config.limit !== undefined && config.limit < trainSize
-        ? root.fork('train-subset').permutation(trainSize).slice(0, config.limit).sort()
-        : Int32Array.from({ length: trainSize }, (_, i) => i);
+    // Training subset: the first `limit` examples of the split (adapters store classes interleaved,
+    // so a prefix is representative), then steps.
+    const subsetSize = config.limit !== undefined ? Math.min(config.limit, trainSize) : trainSize;
+    const subset = Int32Array.from({ length: subsetSize }, (_, i) => i);
     // Full batches only (the remainder of an epoch is dropped); a subset smaller than one batch is one batch.
     const batchSize = Math.min(config.batchSize, subset.length);
     if (config.mode === 'fast-advprop' && batchSize < 2) {
