@@ -39,7 +39,7 @@ import { ensureWritableDirectory, writeFileAtomic } from '@advprop/core/node';
 import { CORRUPTIONS, corrupt, type CorruptionType } from '@advprop/datasets';
 import { dualBnLayers, toInferenceModel } from '@advprop/dual-bn';
 import { saveModel } from '@advprop/dual-bn/node';
-import { CallbackRunner, Control, checkpointPolicy, earlyStopping, type StatefulCallback } from './callbacks.js';
+import { CallbackRunner, Control, callbacks as callbackPlugins, checkpointPolicy, earlyStopping, type StatefulCallback } from './callbacks.js';
 import { loadCheckpoint, restoreWeights, saveCheckpoint, type TrainPosition } from './checkpoint.js';
 import { resolveTrainConfig, usesDualBn, type PluginRef, type TrainConfig } from './config.js';
 import { evaluate, type CorruptFn, type EvaluationResult } from './evaluation.js';
@@ -249,8 +249,11 @@ export async function train(input: TrainConfig | unknown, options: TrainOptions 
   let optimizer: TrainOptimizer | undefined;
   try {
     scope = registry.createScope({ seed: config.seed, log });
-    // Built-in optimizers and schedules are always available, also with a registry lacking them.
-    for (const plugin of [...optimizerPlugins, ...schedulePlugins]) if (!scope.has(plugin.kind, plugin.name)) scope.register(plugin);
+    // Built-in optimizers, schedules and callbacks are always available, also with a user registry
+    // lacking them; the user's own plugins of the same name take precedence.
+    for (const plugin of [...optimizerPlugins, ...schedulePlugins, ...callbackPlugins]) {
+      if (!scope.has(plugin.kind, plugin.name)) scope.register(plugin);
+    }
     checkPlugins(scope, config, options, refs);
     if (outDir) {
       await ensureWritableDirectory(outDir);
