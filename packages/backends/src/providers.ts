@@ -1,0 +1,305 @@
+/**
+ * The four backend providers (registry plugins of kind 'backend'). Each loads its tfjs backend
+ * package by dynamic import, so none of them is required at install time, and reports clearly
+ * (BackendUnavailableError with the install hint) when it cannot load here.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendUnavailableError, definePlugin } from '@advprop/core';
+import type { BackendInfo, BackendProvider } from '@advprop/core';
+import { registerTrainingKernels } from './training-kernels.js';
+
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+
+
+type Probe = { available: true } | { available: false; reason: string };
+
+/** Dynamic import of an optional peer (a variable specifier: bundlers leave it alone). */
+function importOptional(specifier: string): Promise<Record<string, unknown>> {
+  return import(/* @vite-ignore */ specifier) as Promise<Record<string, unknown>>;
+}
+
+/** Indirection so tests can simulate a package that is not installed. */
+export const moduleLoader = {
+  import: (specifier: string): Promise<Record<string, unknown>> => importOptional(specifier),
+};
+
+function isModuleNotFound(error: unknown, specifier: string): boolean {
+  const e = error as { code?: string; message?: string };
+  return (
+    e?.code === 'ERR_MODULE_NOT_FOUND' ||
+    e?.code === 'MODULE_NOT_FOUND' ||
+    (typeof e?.message === 'string' && /Cannot find (module|package)|Could not resolve|Failed to resolve/.test(e.message) && e.message.includes(specifier))
+  );
+}
+
+function describeError(error: unknown): string {
+  const text = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+  return text.replace(/\.+$/, '');
+}
+
+async function activate(tfName: string): Promise<void> {
+  const ok = await tf.setBackend(tfName);
+  if (!ok) throw new Error(`tf.setBackend('${tfName}') returned false`);
+  await tf.ready();
+}
+
+// ---------------------------------------------------------------------------------------------
+// tensorflow (libtensorflow through tfjs-node-gpu or tfjs-node)
+
+export const TENSORFLOW_HINT =
+  'Install `@tensorflow/tfjs-node-gpu` (needs an NVIDIA GPU with CUDA 11.2 and cuDNN 8.1; set TF_FORCE_GPU_ALLOW_GROWTH=true) ' +
+  'or `@tensorflow/tfjs-node` (CPU), both version 4.22 to match @tensorflow/tfjs-core. Their install script downloads libtensorflow.';
+
+let tensorflowLoaded: { pkg: string; gpu: boolean } | undefined;
+
+async function importTensorflow(): Promise<{ pkg: string; gpu: boolean; errors: string[] }> {
+  const errors: string[] = [];
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await moduleLoader.import(pkg);
+      return { pkg, gpu: pkg.endsWith('-gpu'), errors };
+    } catch (error) {
+      errors.push(isModuleNotFound(error, pkg) ? `${pkg} is not installed` : `${pkg} failed to load: ${describeError(error)}`);
+    }
+  }
+  throw new BackendUnavailableError('tensorflow', `The tensorflow backend cannot load: ${errors.join('; ')}. ${TENSORFLOW_HINT}`);
+}
+
+/** Whether libtensorflow sees a GPU (tfjs-node-gpu on a machine with CUDA). */
+function tensorflowUsesGpu(): boolean {
+  const backend = tf.findBackend('tensorflow') as unknown as { binding?: { isUsingGpuDevice?: () => boolean } } | null;
+  try {
+    return !!backend?.binding?.isUsingGpuDevice?.();
+  } catch {
+    return false;
+  }
+}
+
+export const tensorflowProvider: BackendProvider = {
+  name: 'tensorflow',
+  priority: 100,
+  async probe(): Promise<Probe> {
+    try {
+      await importTensorflow();
+      return { available: true };
+    } catch (error) {
+      return { available: false, reason: describeError(error) };
+    }
+  },
+  async load(): Promise<BackendInfo> {
+    tensorflowLoaded ??= await importTensorflow();
+    try {
+      await activate('tensorflow');
+    } catch (error) {
+      throw new BackendUnavailableError('tensorflow', `${tensorflowLoaded.pkg} loaded but the tensorflow backend did not start: ${describeError(error)}. ${TENSORFLOW_HINT}`, { cause: error });
+    }
+    const gpu = tensorflowUsesGpu();
+    return {
+      name: 'tensorflow',
+      tfBackend: 'tensorflow',
+      gpu,
+      description: `libtensorflow through ${tensorflowLoaded.pkg}${gpu ? ' on a CUDA GPU' : tensorflowLoaded.gpu ? ' (no GPU visible to CUDA: running on the CPU)' : ' on the CPU'}`,
+    };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// webgpu (browsers natively, Node through the `webgpu` package: Dawn)
+
+export const WEBGPU_HINT =
+  'In Node, install the `webgpu` package (Dawn; needs a Vulkan, Metal or D3D12 GPU driver) and `@tensorflow/tfjs-backend-webgpu` 4.22; ' +
+  'in a browser, use one with WebGPU enabled.';
+
+interface GpuLike {
+  requestAdapter(options?: unknown): Promise<{ info?: { vendor?: string; architecture?: string; device?: string; description?: string } } | null>;
+}
+
+let webgpuSetup: Promise<GpuLike> | undefined;
+
+async function installNavigatorGpu(): Promise<GpuLike> {
+  const nav = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  let mod: Record<string, unknown>;
+  try {
+    mod = await moduleLoader.import('webgpu');
+  } catch (error) {
+    const why = isModuleNotFound(error, 'webgpu') ? 'the `webgpu` package is not installed' : `the \`webgpu\` package failed to load: ${describeError(error)}`;
+    throw new BackendUnavailableError('webgpu', `The webgpu backend cannot load: ${why}. ${WEBGPU_HINT}`, { cause: error });
+  }
+  const create = mod.create as ((options: string[]) => GpuLike) | undefined;
+  const globals = mod.globals as object | undefined;
+  if (typeof create !== 'function') throw new BackendUnavailableError('webgpu', `The \`webgpu\` package has no create() export. ${WEBGPU_HINT}`);
+  if (globals) Object.assign(globalThis, globals);
+  const gpu = create([]);
+  const g = globalThis as { navigator?: { gpu?: GpuLike } };
+  if (g.navigator) {
+    try {
+      Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
+    } catch {
+      /* read-only navigator: fall through to replacing it */
+    }
+  }
+  if (!g.navigator?.gpu) Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true });
+  return gpu;
+}
+
+async function webgpuAdapter(): Promise<{ gpu: GpuLike; adapterInfo: string }> {
+  webgpuSetup ??= installNavigatorGpu();
+  let gpu: GpuLike;
+  try {
+    gpu = await webgpuSetup;
+  } catch (error) {
+    webgpuSetup = undefined;
+    throw error;
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new BackendUnavailableError('webgpu', `The webgpu backend cannot load: no WebGPU adapter found (no GPU, or no Vulkan/Metal/D3D12 driver visible to Dawn). ${WEBGPU_HINT}`);
+  }
+  const i = adapter.info ?? {};
+  const adapterInfo = [i.vendor, i.architecture, i.device, i.description].filter((s) => s).join(' ') || 'unknown adapter';
+  return { gpu, adapterInfo };
+}
+
+export const webgpuProvider: BackendProvider = {
+  name: 'webgpu',
+  priority: 80,
+  async probe(): Promise<Probe> {
+    try {
+      await webgpuAdapter();
+      return { available: true };
+    } catch (error) {
+      return { available: false, reason: describeError(error) };
+    }
+  },
+  async load(): Promise<BackendInfo> {
+    const { adapterInfo } = await webgpuAdapter();
+    try {
+      await moduleLoader.import('@tensorflow/tfjs-backend-webgpu');
+    } catch (error) {
+      throw new BackendUnavailableError('webgpu', `@tensorflow/tfjs-backend-webgpu failed to load: ${describeError(error)}. ${WEBGPU_HINT}`, { cause: error });
+    }
+    registerTrainingKernels('webgpu');
+    try {
+      await activate('webgpu');
+    } catch (error) {
+      throw new BackendUnavailableError('webgpu', `The webgpu backend did not start on ${adapterInfo}: ${describeError(error)}. ${WEBGPU_HINT}`, { cause: error });
+    }
+    return { name: 'webgpu', tfBackend: 'webgpu', gpu: true, description: `WebGPU on ${adapterInfo}` };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// wasm (XNNPACK, SIMD when the runtime has it)
+
+export const WASM_HINT = 'Install `@tensorflow/tfjs-backend-wasm` 4.22 (pure WebAssembly, no native build).';
+
+let wasmPathsSet = false;
+
+async function wasmDirectory(): Promise<string | undefined> {
+  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
+  const { createRequire } = (await moduleLoader.import('node:module')) as { createRequire: (url: string) => NodeJS.Require };
+  const path = (await moduleLoader.import('node:path')) as unknown as typeof import('node:path');
+  // ESM: this module's URL; the CJS build has no import.meta, but has __filename.
+  const base = (import.meta as { url?: string }).url ?? (typeof __filename === 'string' ? __filename : `${process.cwd()}/`);
+  const require = createRequire(base);
+  const main = require.resolve('@tensorflow/tfjs-backend-wasm');
+  // main is .../dist/tf-backend-wasm.node.js; the .wasm binaries sit beside it
+  return path.dirname(main) + path.sep;
+}
+
+export const wasmProvider: BackendProvider = {
+  name: 'wasm',
+  priority: 50,
+  async probe(): Promise<Probe> {
+    if (typeof WebAssembly === 'undefined') return { available: false, reason: 'this runtime has no WebAssembly' };
+    try {
+      await moduleLoader.import('@tensorflow/tfjs-backend-wasm');
+      return { available: true };
+    } catch (error) {
+      return { available: false, reason: `@tensorflow/tfjs-backend-wasm cannot load: ${describeError(error)}. ${WASM_HINT}` };
+    }
+  },
+  async load(): Promise<BackendInfo> {
+    let mod: Record<string, unknown>;
+    try {
+      mod = await moduleLoader.import('@tensorflow/tfjs-backend-wasm');
+    } catch (error) {
+      throw new BackendUnavailableError('wasm', `The wasm backend cannot load: ${describeError(error)}. ${WASM_HINT}`, { cause: error });
+    }
+    if (!wasmPathsSet && !tf.engine().registry['wasm']) {
+      const dir = await wasmDirectory();
+      const setWasmPaths = mod.setWasmPaths as ((p: string) => void) | undefined;
+      if (dir && setWasmPaths) setWasmPaths(dir);
+      wasmPathsSet = true;
+    }
+    registerTrainingKernels('wasm');
+    try {
+      await activate('wasm');
+    } catch (error) {
+      throw new BackendUnavailableError('wasm', `The wasm backend did not start: ${describeError(error)}. ${WASM_HINT}`, { cause: error });
+    }
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const getThreadsCount = mod.getThreadsCount as (() => number) | undefined;
+    const threads = getThreadsCount ? getThreadsCount() : 1;
+    return {
+      name: 'wasm',
+      tfBackend: 'wasm',
+      gpu: false,
+      threads,
+      description: `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}) with @advprop training kernels`,
+    };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// cpu (plain JavaScript, always there)
+
+export const CPU_HINT = 'Install `@tensorflow/tfjs-backend-cpu` 4.22.';
+
+export const cpuProvider: BackendProvider = {
+  name: 'cpu',
+  priority: 10,
+  async probe(): Promise<Probe> {
+    try {
+      await moduleLoader.import('@tensorflow/tfjs-backend-cpu');
+      return { available: true };
+    } catch (error) {
+      return { available: false, reason: `@tensorflow/tfjs-backend-cpu cannot load: ${describeError(error)}. ${CPU_HINT}` };
+    }
+  },
+  async load(): Promise<BackendInfo> {
+    try {
+      await moduleLoader.import('@tensorflow/tfjs-backend-cpu');
+    } catch (error) {
+      throw new BackendUnavailableError('cpu', `The cpu backend cannot load: ${describeError(error)}. ${CPU_HINT}`, { cause: error });
+    }
+    registerTrainingKernels('cpu');
+    await activate('cpu');
+    return { name: 'cpu', tfBackend: 'cpu', gpu: false, threads: 1, description: 'plain JavaScript (slowest; no SIMD, one thread) with @advprop filter-gradient kernel' };
+  },
+};
+
+/** Forget what the providers cached (loaded modules, the navigator.gpu setup). For tests. */
+export function resetProviderState(): void {
+  tensorflowLoaded = undefined;
+  webgpuSetup = undefined;
+}
+
+export const PROVIDERS: Readonly<Record<BackendName, BackendProvider>> = {
+  tensorflow: tensorflowProvider,
+  webgpu: webgpuProvider,
+  wasm: wasmProvider,
+  cpu: cpuProvider,
+};
+
+function pluginOf<const N extends BackendName>(name: N, description: string) {
+  return definePlugin({ kind: 'backend', name, description, create: () => PROVIDERS[name] });
+}
+
+export const tensorflowBackend = pluginOf('tensorflow', 'libtensorflow via @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node (optional peers)');
+export const webgpuBackend = pluginOf('webgpu', 'WebGPU: natively in browsers, through the `webgpu` package (Dawn) in Node');
+export const wasmBackend = pluginOf('wasm', 'WebAssembly (XNNPACK) with training kernels');
+export const cpuBackend = pluginOf('cpu', 'Plain JavaScript');
+
+export const backends = [tensorflowBackend, webgpuBackend, wasmBackend, cpuBackend] as const;

@@ -1,0 +1,97 @@
+/**
+ * `useBackend(name)`: load a backend, register its training kernels, make it tfjs's current
+ * backend and say what was chosen and why. `auto` tries the providers from fastest to slowest.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendUnavailableError, PluginNotFoundError, silentLogger } from '@advprop/core';
+import type { BackendInfo, Logger } from '@advprop/core';
+import { PROVIDERS, type BackendName } from './providers.js';
+
+export type BackendChoice = 'auto' | BackendName;
+
+export interface UseBackendOptions {
+  readonly log?: Logger;
+  /**
+   * Threads the caller wants. The wasm backend runs one XNNPACK thread in Node (tfjs disables its
+   * pthread build there); use worker-thread data parallelism to use more cores. Recorded in the
+   * returned info's description when it cannot be honoured.
+   */
+  readonly threads?: number;
+}
+
+/** The order `auto` tries, fastest first (by provider priority). */
+export const AUTO_ORDER: readonly BackendName[] = (Object.keys(PROVIDERS) as BackendName[]).sort(
+  (a, b) => PROVIDERS[b].priority - PROVIDERS[a].priority,
+);
+
+const loaded = new Map<BackendName, BackendInfo>();
+
+/** Forget which backends were loaded (tests). */
+export function resetLoadedBackends(): void {
+  loaded.clear();
+}
+
+async function loadOne(name: BackendName, log: Logger): Promise<BackendInfo> {
+  const cached = loaded.get(name);
+  if (cached && tf.getBackend() === cached.tfBackend) return cached;
+  if (cached) {
+    // Loaded before, another backend is current now: switch back.
+    await tf.setBackend(cached.tfBackend);
+    await tf.ready();
+    return cached;
+  }
+  log.debug(`backends: loading ${name}`);
+  const info = await PROVIDERS[name].load();
+  loaded.set(name, info);
+  return info;
+}
+
+function withThreads(info: BackendInfo, threads: number | undefined): BackendInfo {
+  if (threads === undefined || threads === (info.threads ?? 1)) return info;
+  return {
+    ...info,
+    description: `${info.description}; ${threads} threads asked, ${info.threads ?? 1} used by the backend itself (use data-parallel workers for more cores)`,
+  };
+}
+
+/**
+ * Load and activate a backend. Throws BackendUnavailableError (with the install hint) when the
+ * named backend cannot load, PluginNotFoundError for a name that is not a backend.
+ */
+export async function useBackend(name: BackendChoice, options: UseBackendOptions = {}): Promise<BackendInfo> {
+  const log = options.log ?? silentLogger;
+  if (name !== 'auto' && !(name in PROVIDERS)) {
+    throw new PluginNotFoundError('backend', String(name), ['auto', ...AUTO_ORDER]);
+  }
+  if (name !== 'auto') {
+    const info = withThreads(await loadOne(name, log), options.threads);
+    log.info(`backend: ${info.name} (${info.description})`);
+    return info;
+  }
+  const skipped: string[] = [];
+  for (const candidate of AUTO_ORDER) {
+    if (!loaded.has(candidate)) {
+      const probe = await PROVIDERS[candidate].probe();
+      if (!probe.available) {
+        skipped.push(`${candidate}: ${probe.reason}`);
+        log.debug(`backends: auto skips ${candidate}: ${probe.reason}`);
+        continue;
+      }
+    }
+    try {
+      const info = await loadOne(candidate, log);
+      const why = skipped.length > 0 ? `; skipped ${skipped.join(' | ')}` : '';
+      const chosen = withThreads(
+        { ...info, description: `auto chose ${candidate}, the fastest backend that loads here: ${info.description}${why}` },
+        options.threads,
+      );
+      log.info(`backend: ${chosen.description}`);
+      return chosen;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+      skipped.push(`${candidate}: ${reason}`);
+      log.warn(`backends: auto could not load ${candidate}: ${reason}`);
+    }
+  }
+  throw new BackendUnavailableError('auto', `No backend could load here: ${skipped.join(' | ')}`);
+}

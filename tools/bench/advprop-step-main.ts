@@ -1,0 +1,141 @@
+/**
+ * The AdvProp training step of ../shared/bench/torch_advprop_step.py, built from our packages:
+ * ResNet-20 with dual BN (@advprop/models), targeted PGD-K with random start through the aux BN in
+ * inference mode (@advprop/attacks), then one SGD momentum 0.9 update on
+ * CE(clean, main BN) + CE(adv, aux BN) in training mode.
+ *
+ * Run through tools/bench/advprop-step.mjs (`npm run bench -- --backend wasm --batch 128 --k 1 --steps 10`),
+ * which starts this file under tsx with the @advprop/source condition (no build needed).
+ * Prints one JSON line. Flags: --backend --batch --k --steps --warmup --eps (0-255 units)
+ * --profile (per-kernel time table on stderr) --seed --stock-kernels (tfjs' own kernels, for before/after).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-layers';
+import { parseArgs } from 'node:util';
+import { SeededRandom, withRoute } from '@advprop/core';
+import { unregisterTrainingKernels, useBackend, type BackendChoice } from '@advprop/backends';
+import { buildResNet20 } from '@advprop/models';
+import { pgd } from '@advprop/attacks';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'auto' },
+    batch: { type: 'string', default: '128' },
+    k: { type: 'string', default: '1' },
+    steps: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    eps: { type: 'string' },
+    seed: { type: 'string', default: '0' },
+    profile: { type: 'boolean', default: false },
+    'stock-kernels': { type: 'boolean', default: false },
+  },
+  allowPositionals: false,
+});
+
+const batch = Number(values.batch);
+const k = Number(values.k);
+const steps = Number(values.steps);
+const warmup = Number(values.warmup);
+for (const [name, v] of Object.entries({ batch, k, steps, warmup })) {
+  if (!Number.isInteger(v) || v < (name === 'warmup' ? 0 : 1)) throw new Error(`--${name} must be a positive integer, got ${String(v)}`);
+}
+const eps = (values.eps !== undefined ? Number(values.eps) : Math.max(1, k - 1)) / 255;
+
+const info = await useBackend(values.backend as BackendChoice, { log: { debug: () => {}, info: (m) => console.error(m), warn: (m) => console.error(`warning: ${m}`) } });
+// --stock-kernels: tfjs' own kernels only (the "before" of docs/performance.md)
+if (values['stock-kernels']) unregisterTrainingKernels(info.tfBackend);
+const random = new SeededRandom(Number(values.seed));
+const model = buildResNet20({ inputShape: [32, 32, 3], numClasses: 10, batchNorm: 'dual', random: random.fork('model') });
+const attacker = pgd(
+  { epsilon: eps, stepSize: 1 / 255, steps: k, randomStart: true, targeted: 'random', route: 'aux', training: false, checkLogits: false },
+  random.fork('attack'),
+);
+const optimizer = tf.train.momentum(0.1, 0.9);
+const x = tf.randomUniform([batch, 32, 32, 3], 0, 1, 'float32', random.tfSeed()) as tf.Tensor4D;
+const labelValues = new Int32Array(batch);
+for (let i = 0; i < batch; i++) labelValues[i] = random.int(10);
+const y = tf.tensor1d(labelValues, 'int32');
+const yOneHot = tf.oneHot(y, 10);
+const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+
+function ce(logits: tf.Tensor): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(yOneHot, logits as tf.Tensor2D) as tf.Scalar;
+}
+
+function step(): number {
+  const adv = attacker.attack({ model, x, labels: y, route: 'aux', training: false, random });
+  try {
+    const loss = optimizer.minimize(
+      () => {
+        const lc = withRoute(model, 'main', () => ce(model.apply(x, { training: true }) as tf.Tensor));
+        const la = withRoute(model, 'aux', () => ce(model.apply(adv, { training: true }) as tf.Tensor));
+        return tf.add(lc, la) as tf.Scalar;
+      },
+      true,
+      trainable,
+    )!;
+    const value = loss.dataSync()[0]!;
+    loss.dispose();
+    return value;
+  } finally {
+    adv.dispose();
+  }
+}
+
+for (let i = 0; i < warmup; i++) step();
+const tensorsBefore = tf.memory().numTensors;
+const rssBefore = process.memoryUsage().rss;
+let profile: tf.ProfileInfo | undefined;
+const t0 = performance.now();
+let lastLoss = NaN;
+for (let i = 0; i < steps; i++) {
+  if (values.profile && i === steps - 1) {
+    profile = await tf.profile(() => {
+      lastLoss = step();
+    });
+  } else {
+    lastLoss = step();
+  }
+}
+const ms = (performance.now() - t0) / steps;
+const tensorsAfter = tf.memory().numTensors;
+const rssAfter = process.memoryUsage().rss;
+
+if (profile) {
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const kernel of profile.kernels) {
+    const e = byKernel.get(kernel.name) ?? { ms: 0, calls: 0 };
+    e.ms += typeof kernel.kernelTimeMs === 'number' ? kernel.kernelTimeMs : 0;
+    e.calls++;
+    byKernel.set(kernel.name, e);
+  }
+  const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
+  const total = rows.reduce((s, [, e]) => s + e.ms, 0);
+  console.error(`profile of one step (profiled run, ${total.toFixed(0)} ms in kernels):`);
+  for (const [name, e] of rows.slice(0, 20)) {
+    console.error(`  ${name.padEnd(34)} ${e.ms.toFixed(1).padStart(8)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${e.calls} calls`);
+  }
+}
+
+console.log(
+  JSON.stringify({
+    impl: 'tfjs',
+    backend: info.name,
+    description: values['stock-kernels'] ? `${info.description} (stock tfjs kernels: training kernels unregistered)` : info.description,
+    threads: info.threads ?? 1,
+    batch,
+    k,
+    steps,
+    ms_per_step: +ms.toFixed(2),
+    img_per_s: +((batch * 1000) / ms).toFixed(1),
+    loss: +lastLoss.toFixed(4),
+    tensors_before: tensorsBefore,
+    tensors_after: tensorsAfter,
+    rss_mb_before: +(rssBefore / 2 ** 20).toFixed(1),
+    rss_mb_after: +(rssAfter / 2 ** 20).toFixed(1),
+    rss_growth_pct: +((100 * (rssAfter - rssBefore)) / rssBefore).toFixed(2),
+  }),
+);
+tf.dispose([x, y, yOneHot]);
+optimizer.dispose();
+model.dispose();
