@@ -59,3 +59,14 @@ describe('published entry points', () => {
     });
   }
 });
+
+describe('published backends entry', () => {
+  for (const kind of ['import', 'require'] as const) {
+    it(`loads the wasm backend with training kernels through ${kind}`, () => {
+      const load = kind === 'import' ? `import('@advprop/backends')` : `Promise.resolve(require('@advprop/backends'))`;
+      const script = `${load}.then(async (b) => { const info = await b.useBackend('wasm', { log: { debug() {}, info() {}, warn() {} } }); console.log(JSON.stringify({ name: info.name, tf: info.tfBackend, kernel: b.hasTrainingKernel('Conv2DBackpropFilter', 'wasm') })); })`;
+      const out = execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(JSON.parse(out.trim().split('\n').pop() as string)).toEqual({ name: 'wasm', tf: 'wasm', kernel: true });
+    });
+  }
+});

@@ -8,4 +8,6 @@ export default defineConfig({
   clean: true,
   target: 'es2022',
   platform: 'node',
+  // import.meta.url in the CJS build (locating the wasm binaries)
+  shims: true,
 });
