@@ -24,7 +24,7 @@ export const EMBEDDED_DEFAULTS: PlainObject = {
   mode: 'advprop',
   dataset: { name: 'mnist-package' },
   model: { name: 'small-cnn', options: { filters: 16 } },
-  attacker: { name: 'pgd', options: { epsilon: 0.1, steps: 1, stepSize: 0.125, randomStart: true, targeted: 'none' } },
+  attacker: { name: 'pgd', options: { epsilon: 0.1, steps: 1, stepSize: 0.125, randomStart: true, targeted: 'random' } },
   epochs: 2,
   batchSize: 64,
   seed: 0,

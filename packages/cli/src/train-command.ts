@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, CheckpointError, type Callback } from '@advprop/core';
-import { ensureWritableDirectory } from '@advprop/core/node';
+import { ensureWritableDirectory, pathExists } from '@advprop/core/node';
 import { createDefaultRegistry, resolveTrainConfig, train, trainConfigSchema, type TrainConfig } from '@advprop/trainer';
 import { stringFlag, UsageError, type ParsedFlags } from './args.js';
 import { EMBEDDED_DEFAULTS, isPlainObject, layerTrainConfig, loadConfigFile, type PlainObject } from './config.js';
@@ -32,7 +32,7 @@ export async function buildTrainConfig(
   const outFlag = stringFlag(flags, 'out');
   if (fileConfig === undefined && flags.resume === true && outFlag !== undefined) {
     const runConfig = path.join(path.resolve(outFlag), 'config.json');
-    if (await exists(runConfig)) {
+    if (await pathExists(runConfig)) {
       file = runConfig;
       fileConfig = await loadConfigFile(runConfig);
       delete fileConfig.outDir;
@@ -69,15 +69,6 @@ export async function buildTrainConfig(
   const sets = Array.isArray(flags.set) ? flags.set : [];
   const explicitCallbacks = fileConfig?.callbacks !== undefined || sets.some((s) => s.trim().startsWith('callbacks'));
   return file ? { config, file, explicitCallbacks } : { config, explicitCallbacks };
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** runs/<yyyymmdd-hhmmss>-<mode>-<dataset> */

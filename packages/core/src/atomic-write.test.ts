@@ -35,3 +35,19 @@ describe('writeFileAtomic', () => {
     await expect(ensureWritableDirectory(join(blocker, 'out'))).rejects.toThrow(/output directory .*file\/out is not writable/);
   });
 });
+
+describe('readJsonFile and pathExists', () => {
+  it('reads JSON and names the file when it is missing or corrupt', async () => {
+    const { readJsonFile, pathExists } = await import('./fs-helpers.js');
+    const dir = mkdtempSync(join(tmpdir(), 'advprop-json-'));
+    const good = join(dir, 'good.json');
+    const bad = join(dir, 'bad.json');
+    writeFileSync(good, '{"a":1}');
+    writeFileSync(bad, '{"a":');
+    expect(await readJsonFile(good, 'run config')).toEqual({ a: 1 });
+    await expect(readJsonFile(bad, 'run config')).rejects.toThrow(/run config .*bad\.json is corrupt \(not valid JSON/);
+    await expect(readJsonFile(join(dir, 'none.json'), 'checkpoint pointer')).rejects.toThrow(/cannot read checkpoint pointer .*none\.json/);
+    expect(await pathExists(good)).toBe(true);
+    expect(await pathExists(join(dir, 'none.json'))).toBe(false);
+  });
+});

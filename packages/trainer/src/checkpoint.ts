@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { CheckpointError, type RandomState } from '@advprop/core';
-import { writeFileAtomic } from '@advprop/core/node';
+import { writeFileAtomic, readJsonFile, pathExists } from '@advprop/core/node';
 import type { CallbackState } from './callbacks.js';
 import type { OptimizerState, TrainOptimizer } from './optimizers.js';
 
@@ -99,29 +99,6 @@ function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-async function readJson<T>(file: string, what: string): Promise<T> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    throw new CheckpointError(`cannot read ${what} ${file}: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (error) {
-    throw new CheckpointError(`${what} ${file} is corrupt (not valid JSON: ${(error as Error).message})`, { cause: error });
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export interface SaveCheckpointOptions extends CheckpointMeta {
   readonly model: LayersModel;
   readonly optimizer: TrainOptimizer;
@@ -139,7 +116,7 @@ export async function saveCheckpoint(outDir: string, options: SaveCheckpointOpti
   });
   const { epoch, batchInEpoch, step } = options.position;
   let name = `ckpt-e${epoch}-b${batchInEpoch}-s${step}`;
-  for (let i = 2; await exists(path.join(root, name)); i++) name = `ckpt-e${epoch}-b${batchInEpoch}-s${step}-${i}`;
+  for (let i = 2; await pathExists(path.join(root, name)); i++) name = `ckpt-e${epoch}-b${batchInEpoch}-s${step}-${i}`;
   const tmp = path.join(root, `.tmp-${name}-${process.pid}`);
   await fs.rm(tmp, { recursive: true, force: true });
   await fs.mkdir(tmp);
@@ -207,8 +184,8 @@ export async function saveCheckpoint(outDir: string, options: SaveCheckpointOpti
 
 async function readPointer(root: string, file: string): Promise<Pointer | null> {
   const p = path.join(root, file);
-  if (!(await exists(p))) return null;
-  const pointer = await readJson<Pointer>(p, 'checkpoint pointer');
+  if (!(await pathExists(p))) return null;
+  const pointer = await readJsonFile<Pointer>(p, 'checkpoint pointer');
   if (typeof pointer?.checkpoint !== 'string' || pointer.checkpoint.includes('/') || pointer.checkpoint.includes('\\')) {
     throw new CheckpointError(`checkpoint pointer ${p} is corrupt: no valid "checkpoint" entry`);
   }
@@ -234,7 +211,7 @@ async function pruneCheckpoints(root: string, keepBest: boolean): Promise<void> 
 
 /** Whether `<outDir>/checkpoints/latest.json` exists. */
 export async function hasCheckpoint(outDir: string): Promise<boolean> {
-  return exists(path.join(checkpointsDir(outDir), 'latest.json'));
+  return pathExists(path.join(checkpointsDir(outDir), 'latest.json'));
 }
 
 /**
@@ -247,7 +224,7 @@ export async function loadCheckpoint(outDir: string, which: 'latest' | 'best' = 
   if (!pointer) return null;
   const dir = path.join(root, pointer.checkpoint);
   const statePath = path.join(dir, 'state.json');
-  const state = await readJson<StateFile>(statePath, 'checkpoint state');
+  const state = await readJsonFile<StateFile>(statePath, 'checkpoint state');
   if (state.format !== CHECKPOINT_FORMAT || state.version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(`${statePath} is not a version ${CHECKPOINT_VERSION} ${CHECKPOINT_FORMAT} file`);
   }

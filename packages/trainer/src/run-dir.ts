@@ -11,6 +11,7 @@ import { loadCheckpoint, restoreWeights } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig } from './config.js';
 import { createDefaultRegistry } from './registry.js';
 import { RUN_FILES, type RunInfo, type RunSummary } from './train.js';
+import { readJsonFile } from '@advprop/core/node';
 
 export interface LoadRunOptions {
   /** `final` (default): model-dual/ if present, else the latest checkpoint. */
@@ -24,20 +25,6 @@ export interface LoadedRun {
   /** Where the model came from: 'model-dual' or the checkpoint directory. */
   readonly source: string;
   readonly summary?: RunSummary;
-}
-
-async function readJsonFile<T>(file: string, what: string): Promise<T> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    throw new CheckpointError(`cannot read ${what} ${file}: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (error) {
-    throw new CheckpointError(`${what} ${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
 }
 
 export async function loadRun(outDir: string, options: LoadRunOptions = {}): Promise<LoadedRun> {

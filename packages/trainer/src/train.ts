@@ -35,7 +35,7 @@ import {
   type ModelSpec,
   type Registry,
 } from '@advprop/core';
-import { ensureWritableDirectory, writeFileAtomic } from '@advprop/core/node';
+import { ensureWritableDirectory, writeFileAtomic, pathExists } from '@advprop/core/node';
 import { CORRUPTIONS, corrupt, type CorruptionType } from '@advprop/datasets';
 import { dualBnLayers, toInferenceModel } from '@advprop/dual-bn';
 import { saveModel } from '@advprop/dual-bn/node';
@@ -183,21 +183,12 @@ function checkPlugins(registry: Registry<AnyPlugin>, config: TrainConfig, option
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Fields that must match between a run and its resumption. */
 const RESUME_FIELDS = ['mode', 'dataset', 'model', 'seed', 'batchSize', 'limit', 'optimizer', 'fastAdvprop', 'advLossWeight', 'labelSmoothing'] as const;
 
 async function checkResumeCompatible(outDir: string, config: TrainConfig): Promise<void> {
   const file = path.join(outDir, RUN_FILES.config);
-  if (!(await exists(file))) return;
+  if (!(await pathExists(file))) return;
   let saved: Record<string, unknown>;
   try {
     saved = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
