@@ -148,14 +148,9 @@ export function configFromFlags(flags: ParsedFlags): PlainObject {
   }
   const model = stringFlag(flags, 'model');
   if (model !== undefined) out.model = { name: model };
-  const attacker = stringFlag(flags, 'attacker');
-  const epsilon = numberFlag(flags, 'epsilon', { min: 0 });
-  const steps = numberFlag(flags, 'steps', { integer: true, min: 1 });
-  if (attacker !== undefined || epsilon !== undefined || steps !== undefined) {
-    const options: PlainObject = {};
-    if (epsilon !== undefined) options.epsilon = epsilon;
-    if (steps !== undefined) options.steps = steps;
-    out.attacker = { ...(attacker !== undefined ? { name: attacker } : {}), ...(Object.keys(options).length ? { options } : {}) };
+  const attacker = attackerFlags(flags);
+  if (attacker) {
+    out.attacker = { ...(attacker.name !== undefined ? { name: attacker.name } : {}), ...(Object.keys(attacker.options).length ? { options: attacker.options } : {}) };
   }
   const epochs = numberFlag(flags, 'epochs', { integer: true, min: 1 });
   if (epochs !== undefined) out.epochs = epochs;
@@ -252,4 +247,16 @@ export function layerTrainConfig(
   const sets = flags.set;
   if (Array.isArray(sets)) config = applySetFlags(config, sets);
   return config;
+}
+
+/** `--attacker`, `--epsilon` and `--steps` together, or undefined when none is given. */
+export function attackerFlags(flags: ParsedFlags): { name: string | undefined; options: PlainObject } | undefined {
+  const name = stringFlag(flags, 'attacker');
+  const epsilon = numberFlag(flags, 'epsilon', { min: 0 });
+  const steps = numberFlag(flags, 'steps', { integer: true, min: 1 });
+  if (name === undefined && epsilon === undefined && steps === undefined) return undefined;
+  const options: PlainObject = {};
+  if (epsilon !== undefined) options.epsilon = epsilon;
+  if (steps !== undefined) options.steps = steps;
+  return { name, options };
 }

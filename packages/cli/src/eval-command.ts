@@ -7,7 +7,7 @@ import { createDefaultRegistry, evaluate, type PluginRef } from '@advprop/traine
 import { SeededRandom, type Attacker } from '@advprop/core';
 import { corrupt, type CorruptionType } from '@advprop/datasets';
 import { numberFlag, parseAttackList, stringFlag, type ParsedFlags } from './args.js';
-import { DATA_DIR_OPTION, EMBEDDED_DEFAULTS, type PlainObject } from './config.js';
+import { DATA_DIR_OPTION, EMBEDDED_DEFAULTS, attackerFlags, type PlainObject } from './config.js';
 import { formatSummary } from './train-command.js';
 import { cliLogger, type CliIo } from './io.js';
 import { attackLabels, checkDataset, loadModelFrom, selectBackend } from './shared.js';
@@ -26,15 +26,8 @@ export function datasetRef(flags: ParsedFlags, fromRun: PluginRef | undefined): 
 export function attackSuite(flags: ParsedFlags, fromRun: readonly PluginRef[] | undefined): PluginRef[] {
   const list = stringFlag(flags, 'eval-attacks');
   if (list !== undefined) return parseAttackList(list);
-  const attacker = stringFlag(flags, 'attacker');
-  const epsilon = numberFlag(flags, 'epsilon', { min: 0 });
-  const steps = numberFlag(flags, 'steps', { integer: true, min: 1 });
-  if (attacker !== undefined || epsilon !== undefined || steps !== undefined) {
-    const options: PlainObject = {};
-    if (epsilon !== undefined) options.epsilon = epsilon;
-    if (steps !== undefined) options.steps = steps;
-    return [{ name: attacker ?? 'pgd', options }];
-  }
+  const attacker = attackerFlags(flags);
+  if (attacker) return [{ name: attacker.name ?? 'pgd', options: attacker.options }];
   if (fromRun && fromRun.length > 0) return [...fromRun];
   const evaluation = EMBEDDED_DEFAULTS.evaluation as { attacks: PluginRef[] };
   return evaluation.attacks;
