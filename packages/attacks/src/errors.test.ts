@@ -82,6 +82,9 @@ describe('bad input', () => {
       expect(() => attacker.attack({ model: m.forward, x: big, labels })).toThrow(/outside the attacker's input range \[0, 1\]/);
       expect(() => attacker.attack({ model: (t) => tf.reshape(m.forward(t), [-1]), x, labels })).toThrow(/logits of shape \[3, numClasses\]/);
       expect(() => attacker.attack({ model: m.forward, x: vector, labels })).toThrow(/rank >= 2/);
+      // checked on the attack's first forward pass (no clean pass), inside tf.grad: still no leak
+      expect(() => pgd({ epsilon: 0.1, steps: 2, restarts: 2, targeted: 'random' }).attack({ model: m.forward, x, labels: bad })).toThrow(/labels\[1\] = 4 is out of range/);
+      expect(() => pgd({ epsilon: 0.1, steps: 2 }).attack({ model: (t) => tf.softmax(m.forward(t)), x, labels })).toThrow(/look like probabilities/);
     });
     tf.dispose([bad, negative, short, big, vector]);
   });

@@ -8,12 +8,15 @@
  *   x_{t+1} = clip_range( proj_eps( x_t + alpha * dir(m_t) ) )   dir: sign (Linf) or m / ||m||_2 (L2)
  *
  * Per-sample objectives are summed, so each sample's step depends on that sample only (for
- * models whose forward pass does not mix samples, i.e. BN in inference mode).
+ * models whose forward pass does not mix samples, i.e. BN in inference mode), and every random
+ * draw (start, restarts, random targets, DI) comes from the sample's own stream (sample-random.ts).
+ * No clean forward pass: the model's output is checked on the first step's forward pass.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, SeededRandom, type Attacker, type AttackRequest, type BnRoute } from '@advprop/core';
 import { attackObjective, attackSucceeded, type AttackLoss } from './losses.js';
-import { runPrepared, type PreparedRequest } from './request.js';
+import { runChecked, type CheckedRequest } from './request.js';
+import { SAMPLE_STREAM, SampleRandom } from './sample-random.js';
 import { chooseTargets, type TargetMode } from './targets.js';
 import { assertRange, DEFAULT_RANGE, type InputRange } from './units.js';
 
@@ -91,44 +94,88 @@ export class GradientAttack implements Attacker {
 
   attack(request: AttackRequest): tf.Tensor {
     const s = this.settings;
-    return runPrepared(
+    return runChecked(
       request,
       { where: `attacker "${this.name}"`, range: s.range, route: s.route, training: s.training, checkLogits: s.checkLogits, random: this.random },
       (p) => this.run(p),
     );
   }
 
-  private run(p: PreparedRequest): tf.Tensor {
+  private run(p: CheckedRequest): tf.Tensor {
     const s = this.settings;
     if (s.diversity && p.x.rank !== 4) {
       throw new ConfigError(`${p.where}: diversity needs NHWC image batches (rank 4), got x of shape [${p.x.shape.join(', ')}]`, [
         { path: 'diversity', message: 'needs rank-4 NHWC input' },
       ]);
     }
-    const { classes, targeted } = resolveClasses(s.targeted, p);
+    const { source, targeted } = classSource(s.targeted, p);
     const { epsilon, stepSize } = this.absolute;
-    if (epsilon === 0 || p.n === 0) return tf.clone(p.x);
-    const classTensor = tf.tensor1d(classes, 'int32');
+    let classTensor: tf.Tensor1D | undefined;
+    if (epsilon === 0 || p.n === 0 || source === 'least-likely') {
+      // The only clean forward pass: for least-likely targets, or to check the request when there is nothing to attack.
+      const clean = tf.tidy(() => p.forward(p.x)) as tf.Tensor2D;
+      try {
+        const numClasses = p.checkOutput(clean);
+        if (epsilon === 0 || p.n === 0) return tf.clone(p.x);
+        classTensor = tf.tensor1d(chooseTargets('least-likely', { labels: p.labels, numClasses, logits: clean }), 'int32');
+      } finally {
+        clean.dispose();
+      }
+    }
+    // Every random draw comes from the sample's own stream (see sample-random.ts).
+    const sampleRandom =
+      s.randomStart || s.diversity || source === 'random' ? SampleRandom.fromBatch(p.random, p.x, p.labels, p.targets) : undefined;
     try {
+      // Classes are fixed at the first forward pass, which also checks the model's output (no clean pass needed).
+      const classesFor = (logits: tf.Tensor2D): tf.Tensor1D => {
+        if (classTensor) return classTensor;
+        const numClasses = p.checkOutput(logits);
+        const classes =
+          source === 'random' ? (sampleRandom as SampleRandom).randomTargets(p.labels, numClasses) : source === 'targets' ? (p.targets as Int32Array) : p.labels;
+        classTensor = tf.keep(tf.tensor1d(classes, 'int32'));
+        return classTensor;
+      };
       const objective = (logits: tf.Tensor): tf.Tensor1D =>
-        attackObjective(logits as tf.Tensor2D, classTensor, { loss: s.loss, targeted, confidence: s.confidence });
+        attackObjective(logits as tf.Tensor2D, classesFor(logits as tf.Tensor2D), { loss: s.loss, targeted, confidence: s.confidence });
       const diversity = s.diversity;
-      const gradient = tf.grad((xa: tf.Tensor) => {
-        const input = diversity ? diverseInputs(xa, diversity, p.random) : xa;
-        return tf.sum(objective(p.forward(input)));
+      const diversityStreams =
+        diversity && sampleRandom ? Array.from({ length: p.n }, (_, i) => sampleRandom.stream(i, SAMPLE_STREAM.diversity)) : undefined;
+      // A check failing inside tf.grad would leak the tensors the tape saved, so the first pass
+      // records the error, returns a placeholder objective and the error is thrown after tf.grad.
+      let failure: { error: unknown } | undefined;
+      const rawGradient = tf.grad((xa: tf.Tensor) => {
+        const input = diversity && diversityStreams ? diverseInputsPerSample(xa, diversity, diversityStreams) : xa;
+        const logits = p.forward(input) as tf.Tensor2D;
+        if (!classTensor) {
+          try {
+            classesFor(logits);
+          } catch (error) {
+            failure = { error };
+            return tf.sum(xa);
+          }
+        }
+        return tf.sum(objective(logits));
       });
-      const once = (): tf.Tensor => this.runOnce(p, gradient, epsilon, stepSize);
-      if (s.restarts === 1) return once();
+      const gradient = (xa: tf.Tensor): tf.Tensor => {
+        const g = rawGradient(xa);
+        if (failure) {
+          g.dispose();
+          throw failure.error;
+        }
+        return g;
+      };
+      const once = (restart: number): tf.Tensor => this.runOnce(p, gradient, epsilon, stepSize, sampleRandom, restart);
+      if (s.restarts === 1) return once(0);
 
       let best: tf.Tensor | undefined;
       let bestScore: tf.Tensor1D | undefined;
       let bestSuccess: tf.Tensor1D | undefined;
       try {
         for (let r = 0; r < s.restarts; r++) {
-          const candidate = once();
+          const candidate = once(r);
           const [score, success] = tf.tidy(() => {
             const logits = p.forward(candidate) as tf.Tensor2D;
-            return [objective(logits), attackSucceeded(logits, classTensor, targeted)];
+            return [objective(logits), attackSucceeded(logits, classesFor(logits), targeted)];
           }) as [tf.Tensor1D, tf.Tensor1D];
           if (!best || !bestScore || !bestSuccess) {
             best = candidate;
@@ -160,14 +207,26 @@ export class GradientAttack implements Attacker {
         tf.dispose([best, bestScore, bestSuccess].filter((t): t is tf.Tensor => t !== undefined));
       }
     } finally {
-      classTensor.dispose();
+      classTensor?.dispose();
     }
   }
 
-  private runOnce(p: PreparedRequest, gradient: (x: tf.Tensor) => tf.Tensor, epsilon: number, stepSize: number): tf.Tensor {
+  private runOnce(
+    p: CheckedRequest,
+    gradient: (x: tf.Tensor) => tf.Tensor,
+    epsilon: number,
+    stepSize: number,
+    sampleRandom: SampleRandom | undefined,
+    restart: number,
+  ): tf.Tensor {
     const s = this.settings;
     const x = p.x;
-    let adv = tf.tidy(() => (s.randomStart ? project(tf.add(x, randomStart(x, s.norm, epsilon, p.random)), x, s.norm, epsilon, s.range) : tf.clone(x)));
+    let adv = tf.tidy(() => {
+      if (!s.randomStart || !sampleRandom) return tf.clone(x);
+      const size = x.size / p.n;
+      const noise = tf.tensor(sampleRandom.startNoise(s.norm, epsilon, size, restart), x.shape, 'float32');
+      return project(tf.add(x, noise), x, s.norm, epsilon, s.range);
+    });
     let momentum: tf.Tensor | undefined = s.momentum > 0 ? tf.zerosLike(x) : undefined;
     try {
       for (let step = 0; step < s.steps; step++) {
@@ -201,27 +260,27 @@ export class GradientAttack implements Attacker {
   }
 }
 
-/** Classes the objective refers to: targets for a targeted attack, else the labels. */
-function resolveClasses(mode: TargetMode, p: PreparedRequest): { classes: Int32Array; targeted: boolean } {
+/**
+ * Where the objective's classes come from: the labels (untargeted), the request's targets,
+ * random wrong classes (per-sample streams) or the least-likely clean class. Errors that need no
+ * forward pass are raised here.
+ */
+function classSource(mode: TargetMode, p: CheckedRequest): { source: 'labels' | 'targets' | 'random' | 'least-likely'; targeted: boolean } {
   if (mode === 'none') {
     if (p.targets) {
       throw new ConfigError(`${p.where}: targets were passed but the attacker is untargeted; set targeted: "given" (or "random" / "least-likely")`, [
         { path: 'targeted', message: 'untargeted attacker given targets' },
       ]);
     }
-    return { classes: p.labels, targeted: false };
+    return { source: 'labels', targeted: false };
   }
-  if (p.targets) return { classes: p.targets, targeted: true };
+  if (p.targets) return { source: 'targets', targeted: true };
   if (mode === 'given') {
     throw new ConfigError(`${p.where}: targeted is "given" but the request has no targets`, [
       { path: 'targets', message: 'required when targeted is "given"' },
     ]);
   }
-  const classes =
-    mode === 'random'
-      ? chooseTargets('random', { labels: p.labels, numClasses: p.numClasses, random: p.random })
-      : chooseTargets('least-likely', { labels: p.labels, numClasses: p.numClasses, logits: p.cleanLogits });
-  return { classes, targeted: true };
+  return { source: mode, targeted: true };
 }
 
 function sampleAxes(t: tf.Tensor): number[] {
@@ -251,43 +310,138 @@ export function project(candidate: tf.Tensor, x: tf.Tensor, norm: Norm, epsilon:
   });
 }
 
-/** Random start: uniform in the Linf ball; for L2 a random direction scaled by U(0, 1) * eps. */
-function randomStart(x: tf.Tensor, norm: Norm, epsilon: number, random: SeededRandom): tf.Tensor {
-  return tf.tidy(() => {
-    if (norm === 'linf') return tf.randomUniform(x.shape, -epsilon, epsilon, 'float32', random.tfSeed());
-    const direction = tf.randomNormal(x.shape, 0, 1, 'float32', random.tfSeed());
-    const radiusShape = [x.shape[0] as number, ...x.shape.slice(1).map(() => 1)];
-    const radius = tf.randomUniform(radiusShape, 0, 1, 'float32', random.tfSeed());
-    return tf.mul(tf.div(direction, tf.maximum(l2Norm(direction), 1e-12)), tf.mul(radius, epsilon));
-  });
+interface DiDraw {
+  readonly apply: boolean;
+  readonly size: number;
+  readonly top: number;
+  readonly left: number;
+}
+
+/** DI geometry for [h, w] images: sizes between h and h * resizeRate, padded to [high, highW]. */
+function diGeometry(h: number, w: number, options: DiversityOptions) {
+  const other = Math.floor(h * options.resizeRate);
+  const low = Math.min(h, other);
+  const high = Math.max(h, other);
+  return { low, high, highW: Math.max(1, Math.round((high * w) / h)), sizeW: (size: number) => Math.max(1, Math.round((size * w) / h)) };
+}
+
+/** One DI draw: always four values from `random` (apply, size, top, left). */
+function drawDi(random: SeededRandom, options: DiversityOptions, g: ReturnType<typeof diGeometry>): DiDraw {
+  const apply = random.float() < options.probability;
+  const size = g.high > g.low ? g.low + random.int(g.high - g.low) : g.low;
+  const sizeW = g.sizeW(size);
+  const highW = Math.max(sizeW, g.highW);
+  return { apply, size, top: random.int(g.high - size + 1), left: random.int(highW - sizeW + 1) };
+}
+
+/**
+ * Nearest-neighbour resize as two gathers (source index min(in - 1, floor(i * in / out)), as
+ * tf.image.resizeNearestNeighbor without alignCorners / halfPixelCenters). Not the op itself: the
+ * cpu backend's ResizeNearestNeighborGrad (tfjs 4.22) indexes dy with x's batch stride, so its
+ * gradient is wrong (NaN) for every sample after the first when the size shrinks.
+ */
+function resizeNearest(x: tf.Tensor4D, height: number, width: number): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  const source = (inSize: number, outSize: number) => {
+    const scale = inSize / outSize;
+    return tf.tensor1d(Array.from({ length: outSize }, (_, i) => Math.min(inSize - 1, Math.floor(i * scale))), 'int32');
+  };
+  const rows = height === h ? x : tf.gather(x, source(h, height), 1);
+  return (width === w ? rows : tf.gather(rows, source(w, width), 2)) as tf.Tensor4D;
+}
+
+/** Bilinear interpolation matrix [outSize, inSize] (alignCorners and halfPixelCenters false, as tfjs). */
+function bilinearMatrix(inSize: number, outSize: number): tf.Tensor2D {
+  const m = new Float32Array(outSize * inSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    const source = o * scale;
+    const low = Math.floor(source);
+    const high = Math.min(Math.ceil(source), inSize - 1);
+    const lerp = source - low;
+    m[o * inSize + low] = (m[o * inSize + low] as number) + 1 - lerp;
+    m[o * inSize + high] = (m[o * inSize + high] as number) + lerp;
+  }
+  return tf.tensor2d(m, [outSize, inSize]);
+}
+
+/**
+ * Bilinear resize as two matrix products (tf.image.resizeBilinear's weights, equal up to float
+ * rounding). Not the op itself: the cpu backend's ResizeBilinearGrad (tfjs 4.22) returns its
+ * gradient with height and width swapped, which fails for non-square images.
+ */
+function resizeBilinear(x: tf.Tensor4D, height: number, width: number): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  // along H: [n, W, C, H] x [H, height]
+  const alongH = tf.matMul(tf.reshape(tf.transpose(x, [0, 2, 3, 1]), [-1, h]), bilinearMatrix(h, height), false, true);
+  const rows = tf.transpose(tf.reshape(alongH, [n, w, c, height]), [0, 3, 1, 2]);
+  // along W: [n, height, C, W] x [W, width]
+  const alongW = tf.matMul(tf.reshape(tf.transpose(rows, [0, 1, 3, 2]), [-1, w]), bilinearMatrix(w, width), false, true);
+  return tf.transpose(tf.reshape(alongW, [n, height, c, width]), [0, 1, 3, 2]) as tf.Tensor4D;
+}
+
+/** Resize to `size`, zero-pad at (top, left) to [high, highW], resize back to [h, w] when that differs. */
+function diTransform(x: tf.Tensor4D, d: DiDraw, g: ReturnType<typeof diGeometry>): tf.Tensor {
+  const [, h, w] = x.shape;
+  const sizeW = g.sizeW(d.size);
+  const highW = Math.max(sizeW, g.highW);
+  const resized = resizeNearest(x, d.size, sizeW);
+  const padded = tf.pad(resized, [
+    [0, 0],
+    [d.top, g.high - d.size - d.top],
+    [d.left, highW - sizeW - d.left],
+    [0, 0],
+  ]);
+  return g.high === h && highW === w ? padded : resizeBilinear(padded, h, w);
 }
 
 /**
  * DI-FGSM's input diversity (Xie et al., 2019) for NHWC batches: with probability p, resize to a
- * random size and zero-pad at a random offset. One transformation per step for the whole batch
- * (as in the reference implementations), drawn from `random`.
+ * random size and zero-pad at a random offset. One transformation for the whole batch (as in the
+ * reference implementations), drawn from `random`. The attacks use `diverseInputsPerSample`.
  */
 export function diverseInputs(x: tf.Tensor, options: DiversityOptions, random: SeededRandom): tf.Tensor {
   if (x.rank !== 4) throw new ConfigError(`diversity needs NHWC image batches (rank 4), got shape [${x.shape.join(', ')}]`);
-  if (random.float() >= options.probability) return x;
+  const [, h, w] = x.shape as [number, number, number, number];
+  const g = diGeometry(h, w, options);
+  const d = drawDi(random, options, g);
+  if (!d.apply) return x;
+  return tf.tidy(() => diTransform(x as tf.Tensor4D, d, g));
+}
+
+/**
+ * Input diversity with one transformation per sample, drawn from that sample's stream
+ * (`streams[i]`, four draws per call), so a sample's transform does not depend on its batch.
+ * Samples drawing the same transform are transformed together.
+ */
+export function diverseInputsPerSample(x: tf.Tensor, options: DiversityOptions, streams: readonly SeededRandom[]): tf.Tensor {
+  if (x.rank !== 4) throw new ConfigError(`diversity needs NHWC image batches (rank 4), got shape [${x.shape.join(', ')}]`);
+  const [n, h, w] = x.shape as [number, number, number, number];
+  if (streams.length !== n) throw new ConfigError(`diverseInputsPerSample: ${streams.length} streams for ${n} samples`);
+  const g = diGeometry(h, w, options);
+  const groups = new Map<string, { draw: DiDraw; members: number[] }>();
+  for (let i = 0; i < n; i++) {
+    const d = drawDi(streams[i] as SeededRandom, options, g);
+    if (!d.apply) continue;
+    const key = `${d.size},${d.top},${d.left}`;
+    const group = groups.get(key);
+    if (group) group.members.push(i);
+    else groups.set(key, { draw: d, members: [i] });
+  }
+  if (groups.size === 0) return x;
   return tf.tidy(() => {
-    const [, h, w] = x.shape as [number, number, number, number];
-    const other = Math.floor(h * options.resizeRate);
-    const low = Math.min(h, other);
-    const high = Math.max(h, other);
-    const size = high > low ? low + random.int(high - low) : low;
-    const sizeW = Math.max(1, Math.round((size * w) / h));
-    const highW = Math.max(sizeW, Math.round((high * w) / h));
-    const resized = tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [size, sizeW]);
-    const top = random.int(high - size + 1);
-    const left = random.int(highW - sizeW + 1);
-    const padded = tf.pad(resized, [
-      [0, 0],
-      [top, high - size - top],
-      [left, highW - sizeW - left],
-      [0, 0],
-    ]);
-    return high === h && highW === w ? padded : tf.image.resizeBilinear(padded, [h, w]);
+    const list = [...groups.values()];
+    if (list.length === 1 && list[0]?.members.length === n) return diTransform(x as tf.Tensor4D, list[0].draw, g);
+    const pieces: tf.Tensor[] = [x];
+    const index = new Int32Array(n);
+    for (let i = 0; i < n; i++) index[i] = i;
+    let offset = n;
+    for (const { draw, members } of list) {
+      pieces.push(diTransform(tf.gather(x, tf.tensor1d(members, 'int32')) as tf.Tensor4D, draw, g));
+      members.forEach((i, j) => (index[i] = offset + j));
+      offset += members.length;
+    }
+    return tf.gather(tf.concat(pieces, 0), tf.tensor1d(index, 'int32'));
   });
 }
 

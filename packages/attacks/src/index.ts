@@ -34,6 +34,7 @@ export {
   GradientAttack,
   GRADIENT_DEFAULTS,
   diverseInputs,
+  diverseInputsPerSample,
   l2Norm,
   project,
   type DiversityOptions,
@@ -57,4 +58,5 @@ export {
   type InputRange,
 } from './units.js';
 export { looksLikeProbabilities } from './validate.js';
+export { SampleRandom, SAMPLE_STREAM, sampleKeys, hashWords } from './sample-random.js';
 export * from './options.js';

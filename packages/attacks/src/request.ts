@@ -1,7 +1,8 @@
 /**
  * What every attacker does around its own algorithm: check the request, build the routed forward
- * function, run the clean forward pass (logit checks, number of classes, least-likely targets),
- * keep BN statistics untouched, and release everything afterwards.
+ * function, check the model's output (logits [N, K], classes < K, not probabilities) on the clean
+ * forward pass (`runPrepared`) or on the attack's first forward pass (`runChecked`), keep BN
+ * statistics untouched, and release everything afterwards.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -31,19 +32,30 @@ export interface RequestSettings {
   readonly random: SeededRandom;
 }
 
-export interface PreparedRequest {
+/** A checked request, before any forward pass. */
+export interface CheckedRequest {
   /** Routed forward function (route and BN mode of the request applied per pass). */
   readonly forward: ForwardFn;
   readonly x: tf.Tensor;
   readonly n: number;
-  readonly numClasses: number;
   readonly labels: Int32Array;
   readonly targets: Int32Array | undefined;
-  /** Logits of the clean batch [N, K]; owned by the preparation, disposed after the attack. */
-  readonly cleanLogits: tf.Tensor2D;
   readonly random: SeededRandom;
   readonly range: InputRange;
   readonly where: string;
+  /**
+   * Check the logits of a forward pass of the batch ([N, K], K >= 2, labels / targets < K, and
+   * unless disabled, logits rather than probabilities) and return K. Only the first call checks
+   * (and reads values back); later calls return the cached K.
+   */
+  checkOutput(logits: tf.Tensor): number;
+}
+
+/** A checked request with its clean forward pass done. */
+export interface PreparedRequest extends CheckedRequest {
+  readonly numClasses: number;
+  /** Logits of the clean batch [N, K]; owned by the preparation, disposed after the attack. */
+  readonly cleanLogits: tf.Tensor2D;
 }
 
 interface LayerVariableLike {
@@ -52,14 +64,34 @@ interface LayerVariableLike {
 }
 
 /**
- * Run `attack` on a checked, prepared request. Disposes the clean logits and restores the BN
- * route (per pass, through `toForward`) and, when the request runs BN in training mode, the BN
- * running statistics that the forward passes updated.
+ * Run `attack` on a checked, prepared request (clean forward pass done and checked). Disposes the
+ * clean logits and restores the BN route (per pass, through `toForward`) and, when the request
+ * runs BN in training mode, the BN running statistics that the forward passes updated.
  */
 export function runPrepared(
   request: AttackRequest,
   settings: RequestSettings,
   attack: (prepared: PreparedRequest) => tf.Tensor,
+): tf.Tensor {
+  return runChecked(request, settings, (checked) => {
+    const cleanLogits = tf.tidy(() => checked.forward(checked.x)) as tf.Tensor2D;
+    try {
+      const numClasses = checked.checkOutput(cleanLogits);
+      return attack({ ...checked, numClasses, cleanLogits });
+    } finally {
+      cleanLogits.dispose();
+    }
+  });
+}
+
+/**
+ * Run `attack` on a checked request without a clean forward pass: the attack must call
+ * `checkOutput` on the logits of its first forward pass (before using K or the classes).
+ */
+export function runChecked(
+  request: AttackRequest,
+  settings: RequestSettings,
+  attack: (checked: CheckedRequest) => tf.Tensor,
 ): tf.Tensor {
   if (request === null || typeof request !== 'object') throw new TypeError(`${settings.where}: attack() needs a request object`);
   const { model, x } = request;
@@ -73,26 +105,25 @@ export function runPrepared(
   const checked = checkBatch(x, request.labels, request.targets, settings.range, settings.where);
   const forward = toForward(model, { route, training });
   const restore = training ? snapshotStatistics(model) : undefined;
-  let cleanLogits: tf.Tensor2D | undefined;
+  let numClasses: number | undefined;
   try {
-    cleanLogits = tf.tidy(() => forward(x)) as tf.Tensor2D;
-    const numClasses = checkLogits(cleanLogits, checked.n, checked, settings.checkLogits ?? true, settings.where);
     const result = attack({
       forward,
       x,
       n: checked.n,
-      numClasses,
       labels: checked.labels,
       targets: checked.targets,
-      cleanLogits,
       random: request.random ?? settings.random,
       range: settings.range,
       where: settings.where,
+      checkOutput(logits) {
+        numClasses ??= checkLogits(logits, checked.n, checked, settings.checkLogits ?? true, settings.where);
+        return numClasses;
+      },
     });
     if (!(result instanceof tf.Tensor)) throw new TypeError(`${settings.where}: the attack did not return a tensor`);
     return result;
   } finally {
-    cleanLogits?.dispose();
     restore?.();
   }
 }
