@@ -85,7 +85,7 @@ function step(): number {
 for (let i = 0; i < warmup; i++) step();
 const tensorsBefore = tf.memory().numTensors;
 const rssBefore = process.memoryUsage().rss;
-let profile: tf.ProfileInfo | undefined;
+let profile: Awaited<ReturnType<typeof tf.profile>> | undefined;
 const t0 = performance.now();
 let lastLoss = NaN;
 for (let i = 0; i < steps; i++) {

@@ -167,9 +167,9 @@ if (isMainThread) {
     } else if (m.cmd === 'apply') {
       tf.tidy(() => {
         let offset = 0;
-        const named: Record<string, import('@tensorflow/tfjs-core').Tensor> = {};
+        const named: { name: string; tensor: import('@tensorflow/tfjs-core').Tensor }[] = [];
         for (const v of vars) {
-          named[v.name] = tf.tensor(avgView.slice(offset, offset + v.size), v.shape);
+          named.push({ name: v.name, tensor: tf.tensor(avgView.slice(offset, offset + v.size), v.shape) });
           offset += v.size;
         }
         optimizer.applyGradients(named);

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* global process, console */
 /**
  * `npm run bench -- --backend NAME --batch 128 --k 1 --steps N [--workers W] [--no-torch] [--profile]
  *   [--stock-kernels] [--torch-threads T] [--torch-device cpu|cuda] [--warmup N] [--eps E]`

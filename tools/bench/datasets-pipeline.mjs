@@ -10,7 +10,6 @@
 // or straight from the TypeScript sources, without a build:
 //   node --conditions=@advprop/source --import tsx tools/bench/datasets-pipeline.mjs
 // Prints one JSON object per line on stdout.
-/* global process, console, performance */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
