@@ -33,9 +33,10 @@ const pkg = {
   main: './dist/index.cjs',
   module: './dist/index.js',
   types: './dist/index.d.ts',
-  exports: exportsMap,
-  files: ['dist', 'src', '!src/**/*.test.ts', '!src/**/__fixtures__'],
   ...(existing.bin ? { bin: existing.bin } : {}),
+  exports: exportsMap,
+  // keep extra published folders a package added (the CLI's bin/)
+  files: [...new Set([...(existing.bin ? ['bin'] : []), 'dist', 'src', '!src/**/*.test.ts', '!src/**/__fixtures__'])],
   engines: { node: '>=20.19' },
   repository: { type: 'git', url: 'git+https://example.invalid/advprop.git', directory: `packages/${dir}` },
   keywords: ['advprop', 'adversarial', 'tensorflow', 'tfjs'],
@@ -66,6 +67,10 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  // One copy of each module shared by all entries in the CJS build too (classes registered with
+  // tfjs serialization must not be duplicated), and import.meta.url available in CJS.
+  splitting: true,
+  shims: true,
   target: 'es2022',
   platform: 'node',
 });
