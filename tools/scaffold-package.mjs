@@ -36,18 +36,20 @@ const pkg = {
   ...(existing.bin ? { bin: existing.bin } : {}),
   exports: exportsMap,
   // keep extra published folders a package added (the CLI's bin/)
-  files: [...new Set([...(existing.bin ? ['bin'] : []), 'dist', 'src', '!src/**/*.test.ts', '!src/**/__fixtures__'])],
+  files: [...new Set([...(existing.bin ? ['bin'] : []), ...(existing.files ?? []), 'dist', 'src', '!src/**/*.test.ts', '!src/**/__fixtures__'])],
   engines: { node: '>=20.19' },
   repository: { type: 'git', url: 'git+https://example.invalid/advprop.git', directory: `packages/${dir}` },
   keywords: ['advprop', 'adversarial', 'tensorflow', 'tfjs'],
   scripts: {
-    build: 'tsup',
+    // a package with more to build (the native addon) keeps its own build script
+    build: existing.scripts?.build ?? 'tsup',
     typecheck: 'tsc -p tsconfig.json --noEmit',
     lint: 'eslint src',
     test: 'vitest run --project ' + dir,
     publint: 'publint --strict',
     attw: 'attw --pack . --profile node16',
   },
+  ...(existing.nx ? { nx: existing.nx } : {}),
   dependencies: existing.dependencies ?? {},
   peerDependencies: existing.peerDependencies ?? {},
   peerDependenciesMeta: existing.peerDependenciesMeta ?? {},

@@ -7,13 +7,15 @@
  * Run through tools/bench/advprop-step.mjs (`npm run bench -- --backend wasm --batch 128 --k 1 --steps 10`),
  * which starts this file under tsx with the @advprop/source condition (no build needed).
  * Prints one JSON line. Flags: --backend --batch --k --steps --warmup --eps (0-255 units)
- * --profile (per-kernel time table on stderr) --seed --stock-kernels (tfjs' own kernels, for before/after).
+ * --profile (per-kernel time table on stderr) --seed --stock-kernels (tfjs' own kernels, for before/after;
+ * ADVPROP_NATIVE_KERNELS=0 keeps our JS/wasm training kernels but not the native ones).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
 import { SeededRandom, withRoute } from '@advprop/core';
 import { unregisterTrainingKernels, useBackend, type BackendChoice } from '@advprop/backends';
+import { unregisterNativeKernels } from '@advprop/native-kernels';
 import { buildResNet20 } from '@advprop/models';
 import { pgd } from '@advprop/attacks';
 
@@ -43,7 +45,10 @@ const eps = (values.eps !== undefined ? Number(values.eps) : Math.max(1, k - 1))
 
 const info = await useBackend(values.backend as BackendChoice, { log: { debug: () => {}, info: (m) => console.error(m), warn: (m) => console.error(`warning: ${m}`) } });
 // --stock-kernels: tfjs' own kernels only (the "before" of docs/performance.md)
-if (values['stock-kernels']) unregisterTrainingKernels(info.tfBackend);
+if (values['stock-kernels']) {
+  unregisterNativeKernels(info.tfBackend);
+  unregisterTrainingKernels(info.tfBackend);
+}
 const random = new SeededRandom(Number(values.seed));
 const model = buildResNet20({ inputShape: [32, 32, 3], numClasses: 10, batchNorm: 'dual', random: random.fork('model') });
 const attacker = pgd(

@@ -4,7 +4,8 @@ import '@tensorflow/tfjs-layers'; // registers the gradients of tfjs-core's ops
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend_util } from '@tensorflow/tfjs-core';
 import { expectNoTensorLeak, SeededRandom } from '@advprop/core';
-import { maxRelativeError, refBackpropFilter, refBackpropInput, type RefGeometry } from './conv-reference.js';
+import { hasNativeKernel, nativeAddon, registerNativeKernels, unregisterNativeKernels } from '@advprop/native-kernels';
+import { maxRelativeError, refBackpropFilter, refBackpropInput, refConvForward, type RefGeometry } from './conv-reference.js';
 import { hasTrainingKernel, registerTrainingKernels } from './training-kernels.js';
 import { useBackend } from './use-backend.js';
 
@@ -79,7 +80,7 @@ function label(c: Case): string {
 }
 
 /** Run one gradient kernel through the engine and compare with the float64 reference. */
-function check(kind: 'filter' | 'input', depthwise: boolean, c: Case, random: SeededRandom): number {
+function check(kind: 'filter' | 'input' | 'forward', depthwise: boolean, c: Case, random: SeededRandom): number {
   const { info, ref } = geometry(c, depthwise);
   const xData = randomArray(c.x.reduce((a, b) => a * b, 1), random);
   const fData = randomArray(ref.filterShape.reduce((a, b) => a * b, 1), random);
@@ -88,7 +89,17 @@ function check(kind: 'filter' | 'input', depthwise: boolean, c: Case, random: Se
   const attrs: Record<string, unknown> = { strides: c.s, pad: c.pad, dilations: c.d, dimRoundingMode: undefined };
   let got: Float32Array;
   let expected: Float64Array;
-  if (kind === 'filter') {
+  if (kind === 'forward') {
+    got = tf.tidy(() => {
+      const x = tf.tensor4d(xData, c.x);
+      const filter = tf.tensor4d(fData, ref.filterShape as [number, number, number, number]);
+      const name = depthwise ? 'DepthwiseConv2dNative' : 'Conv2D';
+      const out = tf.engine().runKernel(name, { x, filter }, { ...attrs, dataFormat: 'NHWC' } as never) as tf.Tensor;
+      expect(out.shape).toEqual(dyShape);
+      return out.dataSync() as Float32Array;
+    });
+    expected = refConvForward(ref, xData, fData);
+  } else if (kind === 'filter') {
     got = tf.tidy(() => {
       const x = tf.tensor4d(xData, c.x);
       const dy = tf.tensor4d(dyData, dyShape);
@@ -112,12 +123,28 @@ function check(kind: 'filter' | 'input', depthwise: boolean, c: Case, random: Se
   return maxRelativeError(got, expected);
 }
 
-for (const backendName of ['cpu', 'wasm'] as const) {
-  describe(`training kernels on ${backendName}`, () => {
+// CI builds the native addon (ADVPROP_NATIVE_REQUIRED=1), so there the native suites always run.
+const nativeRequired = !!process.env.ADVPROP_NATIVE_REQUIRED && process.env.ADVPROP_NATIVE_REQUIRED !== '0';
+const nativeBuilt = nativeAddon().available;
+it('the native addon is built wherever CI requires it', () => {
+  const status = nativeAddon();
+  if (nativeRequired) expect(status.available ? 'available' : status.reason).toBe('available');
+});
+
+for (const [backendName, variant] of [
+  ['cpu', 'js'],
+  ['wasm', 'js'],
+  ['cpu', 'native'],
+  ['wasm', 'native'],
+] as const) {
+  describe.skipIf(variant === 'native' && !nativeBuilt)(`${variant === 'native' ? 'native' : 'training'} kernels on ${backendName}`, () => {
     beforeAll(async () => {
       const info = await useBackend(backendName);
       expect(info.tfBackend).toBe(backendName);
       expect(tf.getBackend()).toBe(backendName);
+      // One implementation at a time: the JS/wasm training kernels, or the native ones over them.
+      unregisterNativeKernels(backendName);
+      if (variant === 'native') expect(registerNativeKernels(backendName).registered.length).toBeGreaterThan(0);
       // Every kernel, ours or stock, is checked against the reference: on cpu the depthwise and
       // input-gradient kernels stay stock by default, so register ours too to test them.
       registerTrainingKernels(backendName, [
@@ -130,20 +157,30 @@ for (const backendName of ['cpu', 'wasm'] as const) {
     afterAll(async () => {
       if (backendName === 'cpu') {
         const { unregisterTrainingKernels } = await import('./training-kernels.js');
+        unregisterNativeKernels('cpu');
         unregisterTrainingKernels('cpu');
         registerTrainingKernels('cpu');
       }
+      // leave the backend as useBackend sets it up (native kernels on when built)
+      registerNativeKernels(backendName);
     });
 
     it('serves the gradient kernels with our implementations', () => {
-      expect(hasTrainingKernel('Conv2DBackpropFilter', backendName)).toBe(true);
-      expect(hasTrainingKernel('DepthwiseConv2dNativeBackpropFilter', backendName)).toBe(true);
+      if (variant === 'native') {
+        for (const name of ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']) {
+          expect(hasNativeKernel(name, backendName), name).toBe(true);
+        }
+      } else {
+        expect(hasNativeKernel('Conv2DBackpropFilter', backendName)).toBe(false);
+        expect(hasTrainingKernel('Conv2DBackpropFilter', backendName)).toBe(true);
+        expect(hasTrainingKernel('DepthwiseConv2dNativeBackpropFilter', backendName)).toBe(true);
+      }
     });
 
-    for (const kind of ['filter', 'input'] as const) {
+    for (const kind of variant === 'native' ? (['forward', 'filter', 'input'] as const) : (['filter', 'input'] as const)) {
       for (const depthwise of [false, true]) {
-        it(`${depthwise ? 'depthwise ' : ''}${kind} gradient matches the float64 reference on ${CONV_CASES.length} geometries`, () => {
-          const random = new SeededRandom(kind === 'filter' ? 11 : 12);
+        it(`${depthwise ? 'depthwise ' : ''}${kind === 'forward' ? 'forward convolution' : `${kind} gradient`} matches the float64 reference on ${CONV_CASES.length} geometries`, () => {
+          const random = new SeededRandom(kind === 'filter' ? 11 : kind === 'input' ? 12 : 13);
           const failures: string[] = [];
           for (const c of CONV_CASES) {
             if (depthwise && c.s[0] !== c.s[1]) continue; // tfjs depthwise needs equal strides
@@ -194,6 +231,55 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           }
         }
       }
+    });
+
+    it('slices like the definition (begin/size on every axis, whole trailing axes, every dtype)', () => {
+      const random = new SeededRandom(17);
+      const shapes: number[][] = [[7], [3, 5], [2, 6, 6, 3], [4, 34, 34, 16], [2, 3, 4, 5, 6]];
+      for (const shape of shapes) {
+        for (let trial = 0; trial < 6; trial++) {
+          const begin = shape.map((n) => (trial % 3 === 0 ? 0 : random.int(n)));
+          const size = shape.map((n, i) => (trial % 2 === 0 ? n - begin[i]! : 1 + random.int(n - begin[i]!)));
+          const total = shape.reduce((a, b) => a * b, 1);
+          for (const dtype of ['float32', 'int32', 'bool'] as const) {
+            const vals = Array.from({ length: total }, (_, i) => (dtype === 'bool' ? i % 2 : i));
+            const got = tf.tidy(() => Array.from(tf.slice(tf.tensor(vals, shape, dtype), begin, size).dataSync()));
+            // reference: walk every output index
+            const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, n) => p * n, 1));
+            const expected: number[] = [];
+            const count = size.reduce((a, b) => a * b, 1);
+            for (let o = 0; o < count; o++) {
+              let rest = o;
+              let flat = 0;
+              for (let a = shape.length - 1; a >= 0; a--) {
+                flat += (begin[a]! + (rest % size[a]!)) * strides[a]!;
+                rest = Math.floor(rest / size[a]!);
+              }
+              expected.push(vals[flat]!);
+            }
+            expect(got, `shape ${shape} begin ${begin} size ${size} ${dtype}`).toEqual(expected);
+          }
+        }
+      }
+    });
+
+    it('clones share memory safely: disposing either side keeps the other intact', () => {
+      const a = tf.tensor1d([1, 2, 3]);
+      const b = tf.clone(a);
+      a.dispose();
+      expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+      const c = tf.clone(b);
+      const d = tf.add(c, 1);
+      b.dispose();
+      expect(Array.from(c.dataSync())).toEqual([1, 2, 3]);
+      expect(Array.from(d.dataSync())).toEqual([2, 3, 4]);
+      tf.dispose([c, d]);
+      // a variable made from a clone is not changed by assigning to another clone's variable
+      const v = tf.variable(tf.tensor1d([5, 6]));
+      const w = tf.variable(tf.clone(v));
+      v.assign(tf.tensor1d([7, 8]));
+      expect(Array.from(w.dataSync())).toEqual([5, 6]);
+      tf.dispose([v, w]);
     });
 
     it('matches tf.grad of conv2d on a ResNet-like layer and leaks no tensor or backend buffer', async () => {

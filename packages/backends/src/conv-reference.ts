@@ -46,6 +46,16 @@ function forEachTap(g: RefGeometry, visit: (xi: number, fi: number, yi: number) 
   }
 }
 
+export function refConvForward(g: RefGeometry, x: ArrayLike<number>, filter: ArrayLike<number>): Float64Array {
+  const [b, , , c] = g.xShape;
+  const q = g.filterShape[3];
+  const out = new Float64Array(b * g.outHeight * g.outWidth * (g.depthwise ? c * q : q));
+  forEachTap(g, (xi, fi, yi) => {
+    out[yi]! += x[xi]! * filter[fi]!;
+  });
+  return out;
+}
+
 export function refBackpropFilter(g: RefGeometry, x: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
   const out = new Float64Array(g.filterShape.reduce((a, b) => a * b, 1));
   forEachTap(g, (xi, fi, yi) => {

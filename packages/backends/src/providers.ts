@@ -234,6 +234,7 @@ export const wasmProvider: BackendProvider = {
       wasmPathsSet = true;
     }
     registerTrainingKernels('wasm');
+    const native = await registerNative('wasm');
     try {
       await activate('wasm');
     } catch (error) {
@@ -246,11 +247,40 @@ export const wasmProvider: BackendProvider = {
       name: 'wasm',
       tfBackend: 'wasm',
       gpu: false,
-      threads,
-      description: `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}) with @advprop training kernels`,
+      threads: native.threads ?? threads,
+      description: `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}) with @advprop training kernels${native.description}`,
     };
   },
 };
+
+// ---------------------------------------------------------------------------------------------
+// Native kernels (@advprop/native-kernels): oneDNN convolutions and fused batch norm under wasm/cpu
+
+interface NativeKernelsModule {
+  registerNativeKernels(backendName: string): { registered: readonly string[]; reason?: string };
+  nativeAddon(): { available: true; onednn: string; isa: string; threads: number } | { available: false; reason: string };
+}
+
+/**
+ * Serve the convolution and batch-norm kernels of `backend` natively when the addon is built
+ * (Node only; imported lazily so browser bundles never see it). Says what it did for the
+ * backend's description; never throws: without the addon tfjs's kernels keep running.
+ */
+export async function registerNative(backend: 'wasm' | 'cpu'): Promise<{ description: string; threads?: number }> {
+  if (typeof process === 'undefined' || !process.versions?.node) return { description: '' };
+  try {
+    const mod = (await moduleLoader.import('@advprop/native-kernels')) as unknown as NativeKernelsModule;
+    const result = mod.registerNativeKernels(backend);
+    const status = mod.nativeAddon();
+    if (result.registered.length === 0 || !status.available) return { description: `; native kernels off: ${result.reason ?? 'not available'}` };
+    return {
+      description: ` + oneDNN ${status.onednn} native convolution and batch-norm kernels (${status.isa}, ${status.threads} thread${status.threads === 1 ? '' : 's'})`,
+      threads: status.threads,
+    };
+  } catch (error) {
+    return { description: `; native kernels off: ${describeError(error)}` };
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // cpu (plain JavaScript, always there)
@@ -275,8 +305,15 @@ export const cpuProvider: BackendProvider = {
       throw new BackendUnavailableError('cpu', `The cpu backend cannot load: ${describeError(error)}. ${CPU_HINT}`, { cause: error });
     }
     registerTrainingKernels('cpu');
+    const native = await registerNative('cpu');
     await activate('cpu');
-    return { name: 'cpu', tfBackend: 'cpu', gpu: false, threads: 1, description: 'plain JavaScript (slowest; no SIMD, one thread) with @advprop filter-gradient kernel' };
+    return {
+      name: 'cpu',
+      tfBackend: 'cpu',
+      gpu: false,
+      threads: native.threads ?? 1,
+      description: `plain JavaScript (no SIMD, one thread) with @advprop filter-gradient kernel${native.description}`,
+    };
   },
 };
 

@@ -10,6 +10,8 @@ import {
   makeConv2DBackpropInput,
   makeDepthwiseBackpropFilter,
   makeDepthwiseBackpropInput,
+  makeIdentity,
+  makeSlice,
   makeTile,
 } from './conv-kernels.js';
 
@@ -18,7 +20,9 @@ export type TrainingKernelName =
   | 'Conv2DBackpropInput'
   | 'DepthwiseConv2dNativeBackpropFilter'
   | 'DepthwiseConv2dNativeBackpropInput'
-  | 'Tile';
+  | 'Tile'
+  | 'Identity'
+  | 'Slice';
 
 type Maker = (backendName: string, fallback: KernelFunc | undefined) => KernelFunc;
 
@@ -28,6 +32,8 @@ const MAKERS: Record<TrainingKernelName, Maker> = {
   DepthwiseConv2dNativeBackpropFilter: makeDepthwiseBackpropFilter,
   DepthwiseConv2dNativeBackpropInput: makeDepthwiseBackpropInput,
   Tile: makeTile,
+  Identity: makeIdentity,
+  Slice: makeSlice,
 };
 
 /**
@@ -35,6 +41,8 @@ const MAKERS: Record<TrainingKernelName, Maker> = {
  * - wasm: has no Conv2DBackpropFilter and no depthwise backprop kernels, and a scalar-loop
  *   Conv2DBackpropInput: all four are replaced by XNNPACK convolutions.
  *   Its Tile (used by tfjs-core's batch-norm gradient) is an index loop: replaced by block copies.
+ *   Its Identity copies (tf.clone, called for every tensor a gradient saves): shared instead.
+ *   Its Slice copies one innermost row at a time: contiguous runs instead.
  * - cpu: its filter gradient runs at ~0.01 GFLOP/s; the swapped-axes convolution is much faster.
  *   Its input gradient and depthwise kernels are loops about as fast as its Conv2D, kept.
  * - webgpu: its Conv2DBackpropFilter uses one thread per filter element; the swapped-axes
@@ -42,7 +50,15 @@ const MAKERS: Record<TrainingKernelName, Maker> = {
  *   so it is opt-in: ADVPROP_WEBGPU_TRAINING_KERNELS=1.
  */
 export const TRAINING_KERNELS: Readonly<Record<string, readonly TrainingKernelName[]>> = {
-  wasm: ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'Tile'],
+  wasm: [
+    'Conv2DBackpropFilter',
+    'Conv2DBackpropInput',
+    'DepthwiseConv2dNativeBackpropFilter',
+    'DepthwiseConv2dNativeBackpropInput',
+    'Tile',
+    'Identity',
+    'Slice',
+  ],
   cpu: ['Conv2DBackpropFilter'],
 };
 
@@ -52,6 +68,8 @@ const OPT_IN: Readonly<Record<string, { env: string; kernels: readonly TrainingK
 };
 
 const MARK = Symbol.for('@advprop/backends/training-kernel');
+/** @advprop/native-kernels' mark: a native kernel is faster than ours, never wrap it. */
+const NATIVE_MARK = Symbol.for('@advprop/native-kernels/kernel');
 type Marked = KernelFunc & { [MARK]?: { previous: KernelConfig | undefined } };
 
 function envFlag(name: string): boolean {
@@ -68,7 +86,7 @@ export function registerTrainingKernels(backendName: string, only?: readonly Tra
   const done: TrainingKernelName[] = [];
   for (const kernelName of names) {
     const existing = getKernel(kernelName, backendName);
-    if (existing && (existing.kernelFunc as Marked)[MARK]) {
+    if (existing && ((existing.kernelFunc as Marked)[MARK] || (existing.kernelFunc as unknown as Record<symbol, unknown>)[NATIVE_MARK])) {
       done.push(kernelName);
       continue;
     }

@@ -208,3 +208,19 @@ export const consoleLogger: Logger = {
 };
 
 export const silentLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {} };
+
+// ---------------------------------------------------------------------------------------------
+// Fused kernels a backend may offer (registered by @advprop/native-kernels; used by @advprop/dual-bn
+// when the current backend has them, so neither package depends on the other).
+
+/**
+ * Training-mode batch norm over the last axis. Inputs `{x, scale, offset}` (scale and offset of
+ * shape [C]), attrs `{varianceEpsilon}`; outputs `[y, mean, variance]` with the biased batch
+ * variance, as `tf.moments` computes it.
+ */
+export const BATCH_NORM_TRAINING_KERNEL = 'AdvpropBatchNormTraining';
+/**
+ * Its gradient. Inputs `{dy, x, mean, variance, scale}`, attrs `{varianceEpsilon}`; outputs
+ * `[dx, dscale, doffset]`, with the batch statistics treated as functions of x.
+ */
+export const BATCH_NORM_TRAINING_GRAD_KERNEL = 'AdvpropBatchNormTrainingGrad';

@@ -12,15 +12,23 @@ import {
   batchNorm2d,
   batchNorm3d,
   batchNorm4d,
+  clone,
+  customGrad,
+  dispose,
+  engine,
   getBackend,
   getKernel,
+  keep,
   moments,
   mul,
+  ones,
   reshape,
   rsqrt,
   serialization,
   sub,
   tidy,
+  zeros,
+  type GradSaveFunc,
   type Tensor,
   type Tensor1D,
   type Tensor2D,
@@ -28,7 +36,14 @@ import {
   type Tensor4D,
 } from '@tensorflow/tfjs-core';
 import { InputSpec, layers, type LayerVariable, type Shape } from '@tensorflow/tfjs-layers';
-import { ROUTABLE, ShapeError, assertBnRoute, type BnRoute } from '@advprop/core';
+import {
+  BATCH_NORM_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_TRAINING_KERNEL,
+  ROUTABLE,
+  ShapeError,
+  assertBnRoute,
+  type BnRoute,
+} from '@advprop/core';
 
 /** Package name under which the layer class is registered with tfjs serialization. */
 export const DUAL_BN_PACKAGE = '@advprop/dual-bn';
@@ -201,8 +216,9 @@ export class DualBatchNormalization extends layers.Layer {
       if (!training) {
         return normalize(input, fit(set.movingMean.read())!, fit(set.movingVariance.read())!, fit(beta), fit(gamma), this.epsilon);
       }
-      const { mean, variance } = moments(input, reductionAxes);
-      const out = normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
+      const fused = !needsBroadcasting && input.dtype === 'float32' ? fusedTrainingNormalize(input, gamma, beta, this.epsilon) : undefined;
+      const { mean, variance } = fused ?? moments(input, reductionAxes);
+      const out = fused?.out ?? normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
       // Moving averages of the routed set only: v <- v - (v - batch) * (1 - momentum).
       const decay = 1 - this.momentum;
       for (const [variable, value] of [
@@ -214,6 +230,7 @@ export class DualBatchNormalization extends layers.Layer {
           variable.write(sub(orig, mul(sub(orig, value), decay)));
         });
       }
+      // The fused path's statistics were kept out of its gradient scope; the outer tidy frees them.
       return out;
     });
   }
@@ -235,6 +252,54 @@ function singleTensor(inputs: Tensor | Tensor[], name: string): Tensor {
     throw new ShapeError(`DualBatchNormalization "${name}" expects exactly one input tensor, got ${inputs.length}`);
   }
   return inputs[0] as Tensor;
+}
+
+/** True when the active backend has @advprop/core's fused training-mode BN kernels (@advprop/native-kernels registers them). */
+export function hasFusedTrainingBatchNorm(): boolean {
+  const backend = getBackend();
+  return getKernel(BATCH_NORM_TRAINING_KERNEL, backend) !== undefined && getKernel(BATCH_NORM_TRAINING_GRAD_KERNEL, backend) !== undefined;
+}
+
+/**
+ * Training-mode BN over the last axis in one kernel and its gradient in another, when the backend
+ * has them: the composite path (moments, batchNorm and their gradients) runs about 30 small
+ * kernels per layer and pass. Same numbers as the composite path (biased batch variance).
+ */
+function fusedTrainingNormalize(
+  x: Tensor,
+  gamma: Tensor | null,
+  beta: Tensor | null,
+  epsilon: number,
+): { out: Tensor; mean: Tensor; variance: Tensor } | undefined {
+  if (!hasFusedTrainingBatchNorm()) return undefined;
+  const channels = x.shape[x.rank - 1] as number;
+  const scale = gamma ?? ones([channels]);
+  const offset = beta ?? zeros([channels]);
+  let stats: Tensor[] = [];
+  const op = customGrad((...args: Array<Tensor | GradSaveFunc>) => {
+    const [xIn, scaleIn, offsetIn, save] = args as [Tensor, Tensor, Tensor, GradSaveFunc];
+    const [y, mean, variance] = engine().runKernel(BATCH_NORM_TRAINING_KERNEL, { x: xIn, scale: scaleIn, offset: offsetIn }, { varianceEpsilon: epsilon }) as Tensor[];
+    save([xIn, scaleIn, mean!, variance!]);
+    // The op's scope would free the statistics; the moving averages need them.
+    stats = [keep(mean!), keep(variance!)];
+    return {
+      value: y!,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [savedX, savedScale, savedMean, savedVariance] = saved;
+        return engine().runKernel(
+          BATCH_NORM_TRAINING_GRAD_KERNEL,
+          { dy, x: savedX!, mean: savedMean!, variance: savedVariance!, scale: savedScale! },
+          { varianceEpsilon: epsilon },
+        ) as Tensor[];
+      },
+    };
+  });
+  const out = op(x, scale, offset);
+  const [mean, variance] = stats as [Tensor, Tensor];
+  // Hand the kept statistics back to the enclosing tidy.
+  const tracked = [clone(mean), clone(variance)] as const;
+  dispose(stats);
+  return { out, mean: tracked[0], variance: tracked[1] };
 }
 
 /** True when the active backend has the fused BN kernel (cpu, wasm, webgpu, webgl, tensorflow do). */

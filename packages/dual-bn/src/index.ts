@@ -11,6 +11,7 @@ export {
   dualBatchNormalization,
   dualBnLayers,
   hasFusedBatchNorm,
+  hasFusedTrainingBatchNorm,
   isDualBatchNormalization,
   type BnWeightSet,
   type DualBatchNormalizationArgs,

@@ -1,0 +1,579 @@
+// Native training kernels for @advprop/native-kernels: oneDNN convolutions (forward, data
+// gradient, weight gradient; grouped/depthwise too) and a fused training-mode batch norm
+// (forward and backward), called synchronously from tfjs kernels on the wasm and cpu backends.
+//
+// Every function takes Float32Array views (into the wasm heap or the cpu backend's arrays) and
+// writes its outputs into views the caller allocated, so no tensor data is copied.
+#include <node_api.h>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& cpu_stream() {
+  static dnnl::stream s(cpu_engine());
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// N-API helpers
+
+struct JsError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+float* float_view(napi_env env, napi_value v, size_t expected, const char* what) {
+  bool is_typed = false;
+  napi_is_typedarray(env, v, &is_typed);
+  if (!is_typed) throw JsError(std::string(what) + " must be a Float32Array");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t offset = 0;
+  napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset);
+  if (type != napi_float32_array) throw JsError(std::string(what) + " must be a Float32Array");
+  if (expected != SIZE_MAX && length != expected) {
+    std::ostringstream s;
+    s << what << " has " << length << " elements, expected " << expected;
+    throw JsError(s.str());
+  }
+  return static_cast<float*>(data);
+}
+
+bool is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_null || t == napi_undefined;
+}
+
+int64_t int_arg(napi_env env, napi_value v, const char* what) {
+  int64_t out = 0;
+  if (napi_get_value_int64(env, v, &out) != napi_ok) throw JsError(std::string(what) + " must be a number");
+  return out;
+}
+
+double double_arg(napi_env env, napi_value v, const char* what) {
+  double out = 0;
+  if (napi_get_value_double(env, v, &out) != napi_ok) throw JsError(std::string(what) + " must be a number");
+  return out;
+}
+
+std::vector<napi_value> args_of(napi_env env, napi_callback_info info, size_t n) {
+  std::vector<napi_value> argv(n);
+  size_t argc = n;
+  napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr);
+  if (argc < n) throw JsError("expected " + std::to_string(n) + " arguments, got " + std::to_string(argc));
+  return argv;
+}
+
+template <typename F>
+napi_value guarded(napi_env env, F&& f) {
+  try {
+    return f();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, "ADVPROP_NATIVE_ONEDNN", (std::string("oneDNN: ") + e.what()).c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, "ADVPROP_NATIVE", e.what());
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution geometry (NHWC activations; HWIO filters, or [KH, KW, C, M] for grouped/depthwise)
+
+struct ConvGeometry {
+  int64_t n, h, w, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups;
+
+  static ConvGeometry from(napi_env env, napi_value array) {
+    bool is_array = false;
+    napi_is_array(env, array, &is_array);
+    if (!is_array) throw JsError("geometry must be an array of 18 integers");
+    uint32_t len = 0;
+    napi_get_array_length(env, array, &len);
+    if (len != 18) throw JsError("geometry must have 18 entries, got " + std::to_string(len));
+    int64_t v[18];
+    for (uint32_t i = 0; i < 18; i++) {
+      napi_value e;
+      napi_get_element(env, array, i, &e);
+      v[i] = int_arg(env, e, "geometry entry");
+    }
+    ConvGeometry g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17]};
+    if (g.groups < 1 || g.ci % g.groups != 0 || g.co % g.groups != 0) throw JsError("geometry: channels must divide into groups");
+    return g;
+  }
+
+  std::string key() const {
+    std::ostringstream s;
+    s << n << ',' << h << ',' << w << ',' << ci << ',' << oh << ',' << ow << ',' << co << ',' << kh << ',' << kw << ',' << sh
+      << ',' << sw << ',' << dh << ',' << dw << ',' << pt << ',' << pl << ',' << pb << ',' << pr << ',' << groups;
+    return s.str();
+  }
+  size_t src_size() const { return size_t(n * h * w * ci); }
+  size_t dst_size() const { return size_t(n * oh * ow * co); }
+  size_t weights_size() const { return size_t(kh * kw * (ci / groups) * co); }
+
+  memory::desc src_md() const { return memory::desc({n, ci, h, w}, dt::f32, tag::nhwc); }
+  memory::desc dst_md() const { return memory::desc({n, co, oh, ow}, dt::f32, tag::nhwc); }
+  memory::desc user_weights_md() const {
+    if (groups == 1) return memory::desc({co, ci, kh, kw}, dt::f32, tag::hwio);
+    return memory::desc({groups, co / groups, ci / groups, kh, kw}, dt::f32, tag::hwigo);
+  }
+  memory::desc any_weights_md() const {
+    if (groups == 1) return memory::desc({co, ci, kh, kw}, dt::f32, tag::any);
+    return memory::desc({groups, co / groups, ci / groups, kh, kw}, dt::f32, tag::any);
+  }
+  memory::dims strides() const { return {sh, sw}; }
+  memory::dims dilates() const { return {dh - 1, dw - 1}; }  // oneDNN counts extra gaps
+  memory::dims pad_l() const { return {pt, pl}; }
+  memory::dims pad_r() const { return {pb, pr}; }
+
+  dnnl::convolution_forward::primitive_desc forward_pd() const {
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_md(),
+                                      any_weights_md(), dst_md(), strides(), dilates(), pad_l(), pad_r());
+    return dnnl::convolution_forward::primitive_desc(d, user_scratchpad(), cpu_engine());
+  }
+
+  // Each primitive gets its own scratchpad: the library's shared per-thread scratchpad corrupted
+  // the heap here (oneDNN 2.6, OpenMP, two threads, many geometries in one process).
+  static dnnl::primitive_attr user_scratchpad() {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+  }
+};
+
+// Primitives are cached per geometry: creating one JITs code. The weights live in the layout the
+// primitive prefers (reordered from HWIO per call; filters are small next to activations).
+struct ForwardEntry {
+  memory scratchpad;
+  dnnl::convolution_forward prim;
+  memory::desc weights_md;
+  bool reorder_weights;
+  dnnl::reorder to_internal;
+  memory internal_weights;
+  std::string impl;
+};
+struct BackwardDataEntry {
+  memory scratchpad;
+  dnnl::convolution_backward_data prim;
+  memory::desc weights_md;
+  bool reorder_weights;
+  dnnl::reorder to_internal;
+  memory internal_weights;
+  std::string impl;
+};
+struct BackwardWeightsEntry {
+  memory scratchpad;
+  dnnl::convolution_backward_weights prim;
+  memory::desc diff_weights_md;
+  bool reorder_weights;
+  dnnl::reorder to_user;
+  memory internal_diff_weights;
+  std::string impl;
+};
+
+std::unordered_map<std::string, std::unique_ptr<ForwardEntry>> forward_cache;
+std::unordered_map<std::string, std::unique_ptr<BackwardDataEntry>> backward_data_cache;
+std::unordered_map<std::string, std::unique_ptr<BackwardWeightsEntry>> backward_weights_cache;
+
+ForwardEntry& forward_entry(const ConvGeometry& g) {
+  auto& slot = forward_cache[g.key()];
+  if (!slot) {
+    auto pd = g.forward_pd();
+    auto e = std::make_unique<ForwardEntry>();
+    e->prim = dnnl::convolution_forward(pd);
+    e->scratchpad = memory(pd.scratchpad_desc(), cpu_engine());
+    e->weights_md = pd.weights_desc();
+    e->reorder_weights = e->weights_md != g.user_weights_md();
+    if (e->reorder_weights) {
+      e->internal_weights = memory(e->weights_md, cpu_engine());
+      e->to_internal = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), g.user_weights_md(), cpu_engine(), e->weights_md));
+    }
+    e->impl = pd.impl_info_str();
+    slot = std::move(e);
+  }
+  return *slot;
+}
+
+BackwardDataEntry& backward_data_entry(const ConvGeometry& g) {
+  auto& slot = backward_data_cache[g.key()];
+  if (!slot) {
+    auto hint = g.forward_pd();
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.src_md(), g.any_weights_md(), g.dst_md(),
+                                            g.strides(), g.dilates(), g.pad_l(), g.pad_r());
+    dnnl::convolution_backward_data::primitive_desc pd(d, ConvGeometry::user_scratchpad(), cpu_engine(), hint);
+    auto e = std::make_unique<BackwardDataEntry>();
+    e->prim = dnnl::convolution_backward_data(pd);
+    e->scratchpad = memory(pd.scratchpad_desc(), cpu_engine());
+    e->weights_md = pd.weights_desc();
+    e->reorder_weights = e->weights_md != g.user_weights_md();
+    if (e->reorder_weights) {
+      e->internal_weights = memory(e->weights_md, cpu_engine());
+      e->to_internal = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), g.user_weights_md(), cpu_engine(), e->weights_md));
+    }
+    e->impl = pd.impl_info_str();
+    slot = std::move(e);
+  }
+  return *slot;
+}
+
+BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g) {
+  auto& slot = backward_weights_cache[g.key()];
+  if (!slot) {
+    auto hint = g.forward_pd();
+    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, g.src_md(), g.any_weights_md(),
+                                               g.dst_md(), g.strides(), g.dilates(), g.pad_l(), g.pad_r());
+    dnnl::convolution_backward_weights::primitive_desc pd(d, ConvGeometry::user_scratchpad(), cpu_engine(), hint);
+    // oneDNN 2.6's jit_1x1 weight gradient corrupted the heap here when run with two OpenMP threads
+    // after other convolution primitives (reproduced outside tfjs; never alone): take the next one.
+    while (std::string(pd.impl_info_str()).rfind("jit_1x1", 0) == 0 && pd.next_impl()) {
+    }
+    auto e = std::make_unique<BackwardWeightsEntry>();
+    e->prim = dnnl::convolution_backward_weights(pd);
+    e->scratchpad = memory(pd.scratchpad_desc(), cpu_engine());
+    e->diff_weights_md = pd.diff_weights_desc();
+    e->reorder_weights = e->diff_weights_md != g.user_weights_md();
+    if (e->reorder_weights) {
+      e->internal_diff_weights = memory(e->diff_weights_md, cpu_engine());
+      e->to_user = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), e->diff_weights_md, cpu_engine(), g.user_weights_md()));
+    }
+    e->impl = pd.impl_info_str();
+    slot = std::move(e);
+  }
+  return *slot;
+}
+
+enum Activation { kLinear = 0, kRelu = 1, kRelu6 = 2 };
+
+// convForward(x, w, y, geometry, bias | null, activation)
+napi_value ConvForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 6);
+    auto g = ConvGeometry::from(env, a[3]);
+    float* x = float_view(env, a[0], g.src_size(), "x");
+    float* w = float_view(env, a[1], g.weights_size(), "filter");
+    float* y = float_view(env, a[2], g.dst_size(), "output");
+    float* bias = is_nullish(env, a[4]) ? nullptr : float_view(env, a[4], size_t(g.co), "bias");
+    int64_t activation = int_arg(env, a[5], "activation");
+    auto& e = forward_entry(g);
+    memory src(g.src_md(), cpu_engine(), x), dst(g.dst_md(), cpu_engine(), y);
+    memory user_w(g.user_weights_md(), cpu_engine(), w);
+    auto& s = cpu_stream();
+    if (e.reorder_weights) e.to_internal.execute(s, user_w, e.internal_weights);
+    e.prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e.reorder_weights ? e.internal_weights : user_w}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+    s.wait();
+    if (bias || activation != kLinear) {
+      const int64_t rows = g.n * g.oh * g.ow, co = g.co;
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < rows; r++) {
+        float* row = y + r * co;
+        for (int64_t c = 0; c < co; c++) {
+          float v = row[c] + (bias ? bias[c] : 0.f);
+          if (activation == kRelu) v = v > 0.f ? v : 0.f;
+          else if (activation == kRelu6) v = v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+          row[c] = v;
+        }
+      }
+    }
+    return nullptr;
+  });
+}
+
+// convBackwardData(dy, w, dx, geometry)
+napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 4);
+    auto g = ConvGeometry::from(env, a[3]);
+    float* dy = float_view(env, a[0], g.dst_size(), "dy");
+    float* w = float_view(env, a[1], g.weights_size(), "filter");
+    float* dx = float_view(env, a[2], g.src_size(), "dx");
+    auto& e = backward_data_entry(g);
+    memory diff_src(g.src_md(), cpu_engine(), dx), diff_dst(g.dst_md(), cpu_engine(), dy);
+    memory user_w(g.user_weights_md(), cpu_engine(), w);
+    auto& s = cpu_stream();
+    if (e.reorder_weights) e.to_internal.execute(s, user_w, e.internal_weights);
+    e.prim.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, e.reorder_weights ? e.internal_weights : user_w}, {DNNL_ARG_DIFF_SRC, diff_src}, {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+    s.wait();
+    return nullptr;
+  });
+}
+
+// convBackwardWeights(x, dy, dw, geometry)
+napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 4);
+    auto g = ConvGeometry::from(env, a[3]);
+    float* x = float_view(env, a[0], g.src_size(), "x");
+    float* dy = float_view(env, a[1], g.dst_size(), "dy");
+    float* dw = float_view(env, a[2], g.weights_size(), "filter gradient");
+    auto& e = backward_weights_entry(g);
+    memory src(g.src_md(), cpu_engine(), x), diff_dst(g.dst_md(), cpu_engine(), dy);
+    memory user_dw(g.user_weights_md(), cpu_engine(), dw);
+    auto& s = cpu_stream();
+    e.prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, e.reorder_weights ? e.internal_diff_weights : user_dw}, {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+    if (e.reorder_weights) e.to_user.execute(s, e.internal_diff_weights, user_dw);
+    s.wait();
+    return nullptr;
+  });
+}
+
+// convImplementation(kind, geometry): which oneDNN implementation serves a geometry ("forward",
+// "backward-data", "backward-weights"), for profiles and docs.
+napi_value ConvImplementation(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 2);
+    char kind[32] = {0};
+    size_t len = 0;
+    napi_get_value_string_utf8(env, a[0], kind, sizeof kind, &len);
+    auto g = ConvGeometry::from(env, a[1]);
+    std::string impl;
+    if (!std::strcmp(kind, "forward")) impl = forward_entry(g).impl;
+    else if (!std::strcmp(kind, "backward-data")) impl = backward_data_entry(g).impl;
+    else if (!std::strcmp(kind, "backward-weights")) impl = backward_weights_entry(g).impl;
+    else throw JsError(std::string("unknown convolution kind ") + kind);
+    napi_value out;
+    napi_create_string_utf8(env, impl.c_str(), impl.size(), &out);
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training-mode batch norm over the last axis of x viewed as [rows, C].
+
+// Per-channel sums of f(row, c) with double accumulators: one partial vector per thread, added
+// in thread order afterwards so the result does not depend on which thread finishes first.
+template <typename F>
+void channel_sums(int64_t rows, int64_t c, std::vector<double>& out, F&& f) {
+  const size_t channels = static_cast<size_t>(c);
+  const int threads = omp_get_max_threads();
+  std::vector<double> partial(channels * size_t(threads), 0.0);
+  int used = 1;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+#pragma omp single
+    used = omp_get_num_threads();
+    double* local = partial.data() + channels * size_t(t);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) f(r, local);
+  }
+  out.assign(channels, 0.0);
+  for (int t = 0; t < used; t++)
+    for (size_t k = 0; k < channels; k++) out[k] += partial[channels * size_t(t) + k];
+}
+
+// batchNormForward(x, rows, C, gamma | null, beta | null, epsilon, y, mean, variance)
+napi_value BatchNormForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 9);
+    const int64_t rows = int_arg(env, a[1], "rows"), c = int_arg(env, a[2], "channels");
+    if (rows < 1 || c < 1) throw JsError("batch norm needs at least one row and one channel");
+    const size_t size = size_t(rows * c);
+    const float* x = float_view(env, a[0], size, "x");
+    const float* gamma = is_nullish(env, a[3]) ? nullptr : float_view(env, a[3], size_t(c), "scale");
+    const float* beta = is_nullish(env, a[4]) ? nullptr : float_view(env, a[4], size_t(c), "offset");
+    const double epsilon = double_arg(env, a[5], "epsilon");
+    float* y = float_view(env, a[6], size, "output");
+    float* mean_out = float_view(env, a[7], size_t(c), "mean");
+    float* var_out = float_view(env, a[8], size_t(c), "variance");
+
+    std::vector<double> sum, sq;
+    channel_sums(rows, c, sum, [&](int64_t r, double* acc) {
+      const float* row = x + r * c;
+      for (int64_t k = 0; k < c; k++) acc[k] += row[k];
+    });
+    const size_t channels = static_cast<size_t>(c);
+    std::vector<float> mean(channels), scale(channels), shift(channels);
+    for (int64_t k = 0; k < c; k++) mean[size_t(k)] = float(sum[size_t(k)] / double(rows));
+    // Two passes (mean, then squared deviations) for a variance that does not cancel.
+    channel_sums(rows, c, sq, [&](int64_t r, double* acc) {
+      const float* row = x + r * c;
+      for (int64_t k = 0; k < c; k++) {
+        const double d = double(row[k]) - double(mean[size_t(k)]);
+        acc[k] += d * d;
+      }
+    });
+    for (int64_t k = 0; k < c; k++) {
+      const double var = sq[size_t(k)] / double(rows);
+      const double inv = 1.0 / std::sqrt(var + epsilon);
+      const double s = inv * (gamma ? gamma[k] : 1.f);
+      scale[size_t(k)] = float(s);
+      shift[size_t(k)] = float((beta ? beta[k] : 0.f) - double(mean[size_t(k)]) * s);
+      mean_out[k] = mean[size_t(k)];
+      var_out[k] = float(var);
+    }
+    const float* sc = scale.data();
+    const float* sh = shift.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* in = x + r * c;
+      float* out = y + r * c;
+      for (int64_t k = 0; k < c; k++) out[k] = in[k] * sc[k] + sh[k];
+    }
+    return nullptr;
+  });
+}
+
+// batchNormBackward(dy, x, rows, C, mean, variance, gamma | null, epsilon, dx, dgamma, dbeta)
+// dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), xhat = (x - mean) * invstd
+napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 11);
+    const int64_t rows = int_arg(env, a[2], "rows"), c = int_arg(env, a[3], "channels");
+    if (rows < 1 || c < 1) throw JsError("batch norm needs at least one row and one channel");
+    const size_t size = size_t(rows * c);
+    const float* dy = float_view(env, a[0], size, "dy");
+    const float* x = float_view(env, a[1], size, "x");
+    const float* mean = float_view(env, a[4], size_t(c), "mean");
+    const float* var = float_view(env, a[5], size_t(c), "variance");
+    const float* gamma = is_nullish(env, a[6]) ? nullptr : float_view(env, a[6], size_t(c), "scale");
+    const double epsilon = double_arg(env, a[7], "epsilon");
+    float* dx = float_view(env, a[8], size, "dx");
+    float* dgamma = float_view(env, a[9], size_t(c), "scale gradient");
+    float* dbeta = float_view(env, a[10], size_t(c), "offset gradient");
+
+    std::vector<double> sum_dy, sum_dy_xc;
+    channel_sums(rows, c, sum_dy, [&](int64_t r, double* acc) {
+      const float* g = dy + r * c;
+      for (int64_t k = 0; k < c; k++) acc[k] += g[k];
+    });
+    channel_sums(rows, c, sum_dy_xc, [&](int64_t r, double* acc) {
+      const float* g = dy + r * c;
+      const float* in = x + r * c;
+      for (int64_t k = 0; k < c; k++) acc[k] += double(g[k]) * (double(in[k]) - double(mean[k]));
+    });
+    // dx = a * dy + b * (x - mean) + d, per channel
+    const size_t channels = static_cast<size_t>(c);
+    std::vector<float> ca(channels), cb(channels), cd(channels);
+    for (int64_t k = 0; k < c; k++) {
+      const double inv = 1.0 / std::sqrt(double(var[k]) + epsilon);
+      const double gm = gamma ? gamma[k] : 1.0;
+      const double m = double(rows);
+      dbeta[k] = float(sum_dy[size_t(k)]);
+      dgamma[k] = float(sum_dy_xc[size_t(k)] * inv);
+      ca[size_t(k)] = float(gm * inv);
+      cb[size_t(k)] = float(-gm * inv * inv * inv * sum_dy_xc[size_t(k)] / m);
+      cd[size_t(k)] = float(-gm * inv * sum_dy[size_t(k)] / m);
+    }
+    const float *pa = ca.data(), *pb = cb.data(), *pd = cd.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* g = dy + r * c;
+      const float* in = x + r * c;
+      float* out = dx + r * c;
+      for (int64_t k = 0; k < c; k++) out[k] = pa[k] * g[k] + pb[k] * (in[k] - mean[k]) + pd[k];
+    }
+    return nullptr;
+  });
+}
+
+// batchNormInference(x, rows, C, mean, variance, scale | null, offset | null, epsilon, y):
+// normalisation with given statistics (tfjs' FusedBatchNorm), y = (x - mean) / sqrt(var + eps) * scale + offset
+napi_value BatchNormInference(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 9);
+    const int64_t rows = int_arg(env, a[1], "rows"), c = int_arg(env, a[2], "channels");
+    if (rows < 1 || c < 1) throw JsError("batch norm needs at least one row and one channel");
+    const size_t size = size_t(rows * c);
+    const float* x = float_view(env, a[0], size, "x");
+    const float* mean = float_view(env, a[3], size_t(c), "mean");
+    const float* var = float_view(env, a[4], size_t(c), "variance");
+    const float* gamma = is_nullish(env, a[5]) ? nullptr : float_view(env, a[5], size_t(c), "scale");
+    const float* beta = is_nullish(env, a[6]) ? nullptr : float_view(env, a[6], size_t(c), "offset");
+    const double epsilon = double_arg(env, a[7], "epsilon");
+    float* y = float_view(env, a[8], size, "output");
+    const size_t channels = static_cast<size_t>(c);
+    std::vector<float> scale(channels), shift(channels);
+    for (int64_t k = 0; k < c; k++) {
+      const double s = (gamma ? gamma[k] : 1.0) / std::sqrt(double(var[k]) + epsilon);
+      scale[size_t(k)] = float(s);
+      shift[size_t(k)] = float((beta ? beta[k] : 0.0) - double(mean[k]) * s);
+    }
+    const float* sc = scale.data();
+    const float* sh = shift.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* in = x + r * c;
+      float* out = y + r * c;
+      for (int64_t k = 0; k < c; k++) out[k] = in[k] * sc[k] + sh[k];
+    }
+    return nullptr;
+  });
+}
+
+// info(): versions and the machine's ISA and thread count
+napi_value Info(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value out, v;
+    napi_create_object(env, &out);
+    const dnnl_version_t* ver = dnnl_version();
+    std::string version = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
+    napi_create_string_utf8(env, version.c_str(), version.size(), &v);
+    napi_set_named_property(env, out, "onednn", v);
+    napi_create_int32(env, omp_get_max_threads(), &v);
+    napi_set_named_property(env, out, "threads", v);
+    const char* isa = "unknown";
+    switch (dnnl::get_effective_cpu_isa()) {
+      case dnnl::cpu_isa::avx512_core_amx: isa = "avx512_core_amx"; break;
+      case dnnl::cpu_isa::avx512_core_bf16: isa = "avx512_core_bf16"; break;
+      case dnnl::cpu_isa::avx512_core_vnni: isa = "avx512_core_vnni"; break;
+      case dnnl::cpu_isa::avx512_core: isa = "avx512_core"; break;
+      case dnnl::cpu_isa::avx2_vnni: isa = "avx2_vnni"; break;
+      case dnnl::cpu_isa::avx2: isa = "avx2"; break;
+      case dnnl::cpu_isa::avx: isa = "avx"; break;
+      case dnnl::cpu_isa::sse41: isa = "sse41"; break;
+      default: break;
+    }
+    napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &v);
+    napi_set_named_property(env, out, "isa", v);
+    return out;
+  });
+}
+
+// setThreads(n): OpenMP threads for the kernels (oneDNN and batch norm)
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 1);
+    const int64_t n = int_arg(env, a[0], "threads");
+    if (n < 1) throw JsError("threads must be at least 1");
+    omp_set_num_threads(int(n));
+    return nullptr;
+  });
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  const napi_property_descriptor props[] = {
+      {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"convImplementation", nullptr, ConvImplementation, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormForward", nullptr, BatchNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormInference", nullptr, BatchNormInference, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}

@@ -1,0 +1,244 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectNoTensorLeak } from '@advprop/core';
+import {
+  NATIVE_KERNEL_NAMES,
+  hasNativeKernel,
+  nativeAddon,
+  registerNativeKernels,
+  resetNativeAddon,
+  setNativeThreads,
+  unregisterNativeKernels,
+} from './index.js';
+
+const required = !!process.env.ADVPROP_NATIVE_REQUIRED && process.env.ADVPROP_NATIVE_REQUIRED !== '0';
+const built = nativeAddon().available;
+
+function randomTensor(shape: number[], random: SeededRandom, lo = -1, hi = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(n);
+  for (let i = 0; i < n; i++) values[i] = random.uniform(lo, hi);
+  return tf.tensor(values, shape);
+}
+
+function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
+  expect(a.shape).toEqual(b.shape);
+  const x = a.dataSync();
+  const y = b.dataSync();
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < y.length; i++) {
+    scale = Math.max(scale, Math.abs(y[i]!));
+    const e = Math.abs(x[i]! - y[i]!);
+    if (!(e <= worst)) worst = e;
+  }
+  return scale === 0 ? worst : worst / scale;
+}
+
+describe('loading the addon', () => {
+  it('is built where CI requires it, and reports oneDNN, the ISA and its threads', () => {
+    const status = nativeAddon();
+    if (required) expect(status.available ? 'available' : status.reason).toBe('available');
+    if (status.available) {
+      expect(status.onednn).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(status.threads).toBeGreaterThanOrEqual(1);
+      expect(status.isa.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('ADVPROP_NATIVE_KERNELS=0 turns it off, and registering then says why and registers nothing', () => {
+    const before = process.env.ADVPROP_NATIVE_KERNELS;
+    process.env.ADVPROP_NATIVE_KERNELS = '0';
+    resetNativeAddon();
+    try {
+      const status = nativeAddon();
+      expect(status.available).toBe(false);
+      expect(!status.available && status.reason).toMatch(/ADVPROP_NATIVE_KERNELS=0/);
+      expect(registerNativeKernels('cpu')).toEqual({ registered: [], reason: expect.stringMatching(/ADVPROP_NATIVE_KERNELS=0/) });
+      expect(() => setNativeThreads(1)).toThrow(/ADVPROP_NATIVE_KERNELS=0/);
+    } finally {
+      if (before === undefined) delete process.env.ADVPROP_NATIVE_KERNELS;
+      else process.env.ADVPROP_NATIVE_KERNELS = before;
+      resetNativeAddon();
+    }
+  });
+
+  it('a missing addon file is reported with the path and how to build it', () => {
+    process.env.ADVPROP_NATIVE_ADDON = '/nonexistent/advprop-native.node';
+    resetNativeAddon();
+    try {
+      const status = nativeAddon();
+      expect(status.available).toBe(false);
+      expect(!status.available && status.reason).toMatch(/\/nonexistent\/advprop-native\.node is not built .*libdnnl-dev/);
+    } finally {
+      delete process.env.ADVPROP_NATIVE_ADDON;
+      resetNativeAddon();
+    }
+  });
+
+  it('serves wasm and cpu only', () => {
+    expect(registerNativeKernels('webgpu')).toEqual({ registered: [], reason: 'native kernels serve wasm and cpu, not webgpu' });
+  });
+});
+
+describe.skipIf(!built)('the addon checks its arguments', () => {
+  it('names the argument whose size or type is wrong', () => {
+    const status = nativeAddon();
+    if (!status.available) throw new Error(status.reason);
+    const geometry = [1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+    const x = new Float32Array(32);
+    const w = new Float32Array(54);
+    expect(() => status.addon.convForward(x, w, new Float32Array(47), geometry, null, 0)).toThrow('output has 47 elements, expected 48');
+    expect(() => status.addon.convForward(new Float64Array(32) as never, w, new Float32Array(48), geometry, null, 0)).toThrow('x must be a Float32Array');
+    expect(() => status.addon.convForward(x, w, new Float32Array(48), geometry.slice(1), null, 0)).toThrow('geometry must have 18 entries, got 17');
+    expect(() => status.addon.convBackwardWeights(x, new Float32Array(48), new Float32Array(53), geometry)).toThrow('filter gradient has 53 elements, expected 54');
+    expect(() => status.addon.batchNormForward(x, 4, 8, null, null, 1e-3, new Float32Array(32), new Float32Array(7), new Float32Array(8))).toThrow(
+      'mean has 7 elements, expected 8',
+    );
+    expect(() => setNativeThreads(0)).toThrow(/positive integer/);
+  });
+});
+
+for (const backendName of ['cpu', 'wasm'] as const) {
+  describe.skipIf(!built)(`native kernels on ${backendName}`, () => {
+    beforeAll(async () => {
+      if (backendName === 'wasm') {
+        setWasmPaths(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm')) + '/');
+      }
+      await tf.setBackend(backendName);
+      await tf.ready();
+      unregisterNativeKernels(backendName);
+    });
+    afterAll(() => unregisterNativeKernels(backendName));
+
+    it('registers every kernel idempotently and unregisters back to the previous ones', () => {
+      const previous = tf.getKernel('Conv2D', backendName)!.kernelFunc;
+      const first = registerNativeKernels(backendName);
+      expect(first.registered).toEqual(NATIVE_KERNEL_NAMES);
+      const fn = tf.getKernel('Conv2D', backendName)!.kernelFunc;
+      expect(fn).not.toBe(previous);
+      expect(registerNativeKernels(backendName).registered).toEqual(NATIVE_KERNEL_NAMES);
+      expect(tf.getKernel('Conv2D', backendName)!.kernelFunc).toBe(fn);
+      unregisterNativeKernels(backendName);
+      expect(tf.getKernel('Conv2D', backendName)!.kernelFunc).toBe(previous);
+      expect(hasNativeKernel('Conv2D', backendName)).toBe(false);
+      expect(tf.getKernel(BATCH_NORM_TRAINING_KERNEL, backendName)).toBeUndefined();
+      registerNativeKernels(backendName);
+      expect(hasNativeKernel(BATCH_NORM_TRAINING_KERNEL, backendName)).toBe(true);
+    });
+
+    it('training batch norm matches tf.moments + tf.batchNorm and their gradients (2D and 4D, with and without scale/offset)', () => {
+      const random = new SeededRandom(3);
+      for (const shape of [[4, 5, 6, 7], [9, 3], [2, 3, 3, 16]]) {
+        for (const affine of [true, false]) {
+          const c = shape[shape.length - 1]!;
+          tf.tidy(() => {
+            const x = randomTensor(shape, random, -2, 3);
+            const gamma = affine ? randomTensor([c], random, 0.5, 1.5) : tf.ones([c]);
+            const beta = affine ? randomTensor([c], random) : tf.zeros([c]);
+            const weight = randomTensor(shape, random);
+            const eps = 1e-3;
+            const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING_KERNEL, { x, scale: gamma, offset: beta }, { varianceEpsilon: eps }) as tf.Tensor[];
+            const axes = shape.slice(0, -1).map((_, i) => i);
+            const m = tf.moments(x, axes);
+            const composite = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+              const mm = tf.moments(a, axes);
+              return tf.add(tf.mul(tf.mul(tf.sub(a, mm.mean), tf.rsqrt(tf.add(mm.variance, eps))), g), b);
+            };
+            expect(maxRelDiff(mean!, m.mean)).toBeLessThan(1e-5);
+            expect(maxRelDiff(variance!, m.variance)).toBeLessThan(1e-5);
+            expect(maxRelDiff(y!, composite(x, gamma, beta))).toBeLessThan(1e-5);
+            // gradient of sum(y * weight)
+            const dy = weight;
+            const [dx, dscale, doffset] = tf.engine().runKernel(
+              BATCH_NORM_TRAINING_GRAD_KERNEL,
+              { dy, x, mean: mean!, variance: variance!, scale: gamma },
+              { varianceEpsilon: eps },
+            ) as tf.Tensor[];
+            const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(composite(a, g, b), weight)))([x, gamma, beta]);
+            expect(maxRelDiff(dx!, grads[0]!), `dx ${shape}`).toBeLessThan(1e-4);
+            expect(maxRelDiff(dscale!, grads[1]!), `dscale ${shape}`).toBeLessThan(1e-4);
+            expect(maxRelDiff(doffset!, grads[2]!), `doffset ${shape}`).toBeLessThan(1e-4);
+          });
+        }
+      }
+    });
+
+    it('inference batch norm (FusedBatchNorm) matches the formula with [C] and [1,1,1,C] statistics, and falls back for other broadcasts', () => {
+      const random = new SeededRandom(4);
+      tf.tidy(() => {
+        const x = randomTensor([3, 4, 5, 6], random);
+        const mean = randomTensor([6], random);
+        const variance = randomTensor([6], random, 0.1, 2);
+        const scale = randomTensor([6], random);
+        const offset = randomTensor([6], random);
+        const expected = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-3))), scale), offset);
+        expect(maxRelDiff(tf.batchNorm(x, mean, variance, offset, scale, 1e-3), expected)).toBeLessThan(1e-5);
+        const r = (t: tf.Tensor) => tf.reshape(t, [1, 1, 1, 6]);
+        expect(maxRelDiff(tf.batchNorm(x, r(mean), r(variance), r(offset), r(scale), 1e-3), expected)).toBeLessThan(1e-5);
+        expect(maxRelDiff(tf.batchNorm(x, mean, variance), tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-3))))).toBeLessThan(1e-5);
+        // statistics of shape [1] broadcast over the channels: not per channel, served by the stock kernel
+        const one = (v: number) => tf.tensor1d([v]);
+        const shared = tf.add(tf.mul(tf.div(tf.sub(x, 0.5), tf.sqrt(tf.add(2, 1e-3))), 3), -1);
+        expect(maxRelDiff(tf.batchNorm(x, one(0.5), one(2), one(-1), one(3), 1e-3), shared)).toBeLessThan(1e-5);
+      });
+    });
+
+    it('fused convolution applies bias and ReLU/ReLU6 natively and hands other activations to the stock kernel', () => {
+      const random = new SeededRandom(5);
+      tf.tidy(() => {
+        const x = randomTensor([2, 7, 7, 3], random);
+        const filter = randomTensor([3, 3, 3, 4], random);
+        const bias = randomTensor([4], random);
+        const plain = tf.add(tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same'), bias);
+        const cases: [string, tf.Tensor][] = [
+          ['linear', plain],
+          ['relu', tf.relu(plain)],
+          ['relu6', tf.clipByValue(plain, 0, 6)],
+          ['elu', tf.elu(plain)],
+          ['leakyrelu', tf.leakyRelu(plain, 0.1)],
+        ];
+        for (const [activation, expected] of cases) {
+          const got = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: filter as tf.Tensor4D, strides: 1, pad: 'same', bias, activation: activation as 'relu', leakyreluAlpha: 0.1 });
+          expect(maxRelDiff(got, expected), activation).toBeLessThan(1e-5);
+        }
+        const alpha = randomTensor([4], random);
+        const prelu = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: filter as tf.Tensor4D, strides: 1, pad: 'same', bias, activation: 'prelu', preluActivationWeights: alpha });
+        expect(maxRelDiff(prelu, tf.prelu(plain, alpha))).toBeLessThan(1e-5);
+        // depthwise, fused with bias and ReLU
+        const dw = randomTensor([3, 3, 3, 2], random);
+        const db = randomTensor([6], random);
+        const depthwise = tf.fused.depthwiseConv2d({ x: x as tf.Tensor4D, filter: dw as tf.Tensor4D, strides: 2, pad: 'same', bias: db, activation: 'relu' });
+        expect(maxRelDiff(depthwise, tf.relu(tf.add(tf.depthwiseConv2d(x as tf.Tensor4D, dw as tf.Tensor4D, 2, 'same'), db)))).toBeLessThan(1e-5);
+      });
+    });
+
+    it('gradients through conv + batch norm leak no tensor and no backend buffer', async () => {
+      const random = new SeededRandom(6);
+      const x = randomTensor([4, 8, 8, 3], random);
+      const w = randomTensor([3, 3, 3, 8], random);
+      try {
+        const before = tf.engine().backend.numDataIds();
+        await expectNoTensorLeak(() => {
+          const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([x, w]);
+          tf.tidy(() => {
+            const h = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same');
+            const attrs = { varianceEpsilon: 1e-3 };
+            const [, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING_KERNEL, { x: h, scale: tf.ones([8]), offset: tf.zeros([8]) }, attrs) as tf.Tensor[];
+            tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD_KERNEL, { dy: h, x: h, mean: mean!, variance: variance!, scale: tf.ones([8]) }, attrs);
+            tf.batchNorm(h, mean!, variance!);
+          });
+          tf.dispose([gx!, gw!]);
+        });
+        expect(tf.engine().backend.numDataIds()).toBe(before);
+      } finally {
+        tf.dispose([x, w]);
+      }
+    });
+  });
+}

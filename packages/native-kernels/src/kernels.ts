@@ -1,0 +1,280 @@
+/**
+ * tfjs kernel functions backed by the addon: convolutions (plain, fused with bias and ReLU/ReLU6,
+ * depthwise) with their data and filter gradients through oneDNN, and the fused training-mode
+ * batch norm of @advprop/core's kernel contract. Each one hands anything it does not cover (NCHW,
+ * non-float32, PReLU/ELU/... activations, a geometry oneDNN rejects) to the kernel that was
+ * registered before it.
+ */
+import { backend_util, util } from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL } from '@advprop/core';
+import type { NativeAddon } from './addon.js';
+import { TensorAccess, type SupportedBackend } from './tensor-access.js';
+
+type Shape4 = [number, number, number, number];
+type KernelArgs = Parameters<KernelFunc>[0];
+
+/** Activations applied inside the native forward pass (0 = none). */
+const ACTIVATIONS: Readonly<Record<string, number>> = { linear: 0, relu: 1, relu6: 2 };
+
+function isNhwc(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === null || dataFormat === 'NHWC' || dataFormat === 'channelsLast';
+}
+
+/** [n, h, w, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, groups], as the addon reads it. */
+export function convGeometry(info: backend_util.Conv2DInfo, groups: number): number[] | undefined {
+  const p = info.padInfo;
+  if (p.top < 0 || p.left < 0 || p.bottom < 0 || p.right < 0) return undefined;
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.dilationHeight,
+    info.dilationWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
+    groups,
+  ];
+}
+
+function fallbackOrThrow(name: string, fallback: KernelFunc | undefined, args: KernelArgs, why: string): ReturnType<KernelFunc> {
+  if (!fallback) throw new Error(`@advprop/native-kernels: ${name}: ${why}, and the backend has no other ${name} kernel`);
+  return fallback(args);
+}
+
+/**
+ * Runs `compute` on freshly allocated outputs; if the addon throws (oneDNN rejects a geometry),
+ * frees them and falls back.
+ */
+function runNative(
+  name: string,
+  access: TensorAccess,
+  fallback: KernelFunc | undefined,
+  args: KernelArgs,
+  shapes: number[][],
+  compute: (outputs: TensorInfo[]) => void,
+): TensorInfo | TensorInfo[] {
+  const outputs = shapes.map((shape) => access.allocate(shape));
+  try {
+    compute(outputs);
+  } catch (error) {
+    for (const out of outputs) access.dispose(out);
+    const why = error instanceof Error ? error.message : String(error);
+    return fallbackOrThrow(name, fallback, args, `the native kernel failed (${why})`);
+  }
+  return outputs.length === 1 ? outputs[0]! : outputs;
+}
+
+interface ForwardOptions {
+  readonly depthwise: boolean;
+  readonly fused: boolean;
+}
+
+function makeForward(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined, options: ForwardOptions): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as NamedAttrMap & Record<string, unknown>;
+    const { x, filter, bias, preluActivationWeights } = inputs as Record<string, TensorInfo | undefined>;
+    const activation = options.fused ? String(attrs['activation'] ?? 'linear') : 'linear';
+    const code = ACTIVATIONS[activation];
+    if (!x || !filter || x.dtype !== 'float32' || filter.dtype !== 'float32' || !isNhwc(attrs['dataFormat']) || code === undefined || preluActivationWeights) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
+    }
+    const info = backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      filter.shape as Shape4,
+      attrs['strides'] as number | [number, number],
+      (attrs['dilations'] ?? 1) as number | [number, number],
+      attrs['pad'] as 'same' | 'valid' | number,
+      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+      options.depthwise,
+      'channelsLast',
+    );
+    const geometry = convGeometry(info, options.depthwise ? info.inChannels : 1);
+    if (!geometry || (bias && (bias.dtype !== 'float32' || util.sizeFromShape(bias.shape) !== info.outChannels))) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported geometry or bias');
+    }
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [[info.batchSize, info.outHeight, info.outWidth, info.outChannels]], ([y]) => {
+      addon.convForward(access.view(x), access.view(filter), access.view(y!), geometry, bias ? access.view(bias) : null, code);
+    });
+  };
+}
+
+function makeBackwardData(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined, depthwise: boolean): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as NamedAttrMap & Record<string, unknown>;
+    const { dy, filter } = inputs as Record<string, TensorInfo | undefined>;
+    if (!dy || !filter || dy.dtype !== 'float32' || filter.dtype !== 'float32' || !isNhwc(attrs['dataFormat'])) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
+    }
+    const inputShape = attrs['inputShape'] as Shape4;
+    const info = backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as Shape4,
+      attrs['strides'] as number | [number, number],
+      (attrs['dilations'] ?? 1) as number | [number, number],
+      attrs['pad'] as 'same' | 'valid' | number,
+      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+      depthwise,
+      'channelsLast',
+    );
+    const geometry = convGeometry(info, depthwise ? info.inChannels : 1);
+    if (!geometry) return fallbackOrThrow(name, fallback, args, 'unsupported geometry');
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [[...inputShape]], ([dx]) => {
+      addon.convBackwardData(access.view(dy), access.view(filter), access.view(dx!), geometry);
+    });
+  };
+}
+
+function makeBackwardFilter(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined, depthwise: boolean): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as NamedAttrMap & Record<string, unknown>;
+    const { x, dy } = inputs as Record<string, TensorInfo | undefined>;
+    if (!x || !dy || x.dtype !== 'float32' || dy.dtype !== 'float32' || !isNhwc(attrs['dataFormat'])) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
+    }
+    const filterShape = attrs['filterShape'] as Shape4;
+    const info = backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      filterShape,
+      attrs['strides'] as number | [number, number],
+      (attrs['dilations'] ?? 1) as number | [number, number],
+      attrs['pad'] as 'same' | 'valid' | number,
+      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+      depthwise,
+      'channelsLast',
+    );
+    const geometry = convGeometry(info, depthwise ? info.inChannels : 1);
+    if (!geometry) return fallbackOrThrow(name, fallback, args, 'unsupported geometry');
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [[...filterShape]], ([dw]) => {
+      addon.convBackwardWeights(access.view(x), access.view(dy), access.view(dw!), geometry);
+    });
+  };
+}
+
+function channelsOf(x: TensorInfo): { rows: number; channels: number } {
+  const channels = x.shape[x.shape.length - 1] ?? 1;
+  return { rows: util.sizeFromShape(x.shape) / channels, channels };
+}
+
+function makeBatchNormTraining(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const { x, scale, offset } = inputs as Record<string, TensorInfo | undefined>;
+    const epsilon = Number((args.attrs as Record<string, unknown>)['varianceEpsilon'] ?? 1e-3);
+    if (!x || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported input');
+    }
+    const { rows, channels } = channelsOf(x);
+    for (const [label, t] of [['scale', scale], ['offset', offset]] as const) {
+      if (t && (t.dtype !== 'float32' || util.sizeFromShape(t.shape) !== channels)) {
+        throw new Error(`@advprop/native-kernels: ${name}: ${label} has shape [${t.shape}], expected [${channels}] for input [${x.shape}]`);
+      }
+    }
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [[...x.shape], [channels], [channels]], ([y, mean, variance]) => {
+      addon.batchNormForward(
+        access.view(x),
+        rows,
+        channels,
+        scale ? access.view(scale) : null,
+        offset ? access.view(offset) : null,
+        epsilon,
+        access.view(y!),
+        access.view(mean!),
+        access.view(variance!),
+      );
+    });
+  };
+}
+
+function makeBatchNormTrainingGrad(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const { dy, x, mean, variance, scale } = inputs as Record<string, TensorInfo | undefined>;
+    const epsilon = Number((args.attrs as Record<string, unknown>)['varianceEpsilon'] ?? 1e-3);
+    if (!dy || !x || !mean || !variance || x.dtype !== 'float32' || dy.dtype !== 'float32' || !util.arraysEqual(dy.shape, x.shape)) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
+    }
+    const { rows, channels } = channelsOf(x);
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [[...x.shape], [channels], [channels]], ([dx, dscale, doffset]) => {
+      addon.batchNormBackward(
+        access.view(dy),
+        access.view(x),
+        rows,
+        channels,
+        access.view(mean),
+        access.view(variance),
+        scale ? access.view(scale) : null,
+        epsilon,
+        access.view(dx!),
+        access.view(dscale!),
+        access.view(doffset!),
+      );
+    });
+  };
+}
+
+/** tfjs' FusedBatchNorm (normalisation with given statistics; inference-mode BN) over the last axis. */
+function makeFusedBatchNorm(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const { x, mean, variance, scale, offset } = inputs as Record<string, TensorInfo | undefined>;
+    const epsilon = Number((args.attrs as Record<string, unknown>)['varianceEpsilon'] ?? 1e-3);
+    if (!x || !mean || !variance || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported input');
+    }
+    const { rows, channels } = channelsOf(x);
+    // Only per-channel parameters ([C] or [1, ..., C]); anything broadcast differently goes to the fallback.
+    const perChannel = (t: TensorInfo | undefined) =>
+      !t || (t.dtype === 'float32' && util.sizeFromShape(t.shape) === channels && (t.shape[t.shape.length - 1] ?? 1) === channels);
+    if (![mean, variance, scale, offset].every(perChannel)) return fallbackOrThrow(name, fallback, args, 'parameters not per channel');
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [[...x.shape]], ([y]) => {
+      addon.batchNormInference(
+        access.view(x),
+        rows,
+        channels,
+        access.view(mean),
+        access.view(variance),
+        scale ? access.view(scale) : null,
+        offset ? access.view(offset) : null,
+        epsilon,
+        access.view(y!),
+      );
+    });
+  };
+}
+
+export type KernelMaker = (addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined) => KernelFunc;
+
+/** The kernels this package serves, by tfjs kernel name. */
+export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
+  Conv2D: (a, k, f) => makeForward('Conv2D', a, k, f, { depthwise: false, fused: false }),
+  FusedConv2D: (a, k, f) => makeForward('FusedConv2D', a, k, f, { depthwise: false, fused: true }),
+  Conv2DBackpropInput: (a, k, f) => makeBackwardData('Conv2DBackpropInput', a, k, f, false),
+  Conv2DBackpropFilter: (a, k, f) => makeBackwardFilter('Conv2DBackpropFilter', a, k, f, false),
+  DepthwiseConv2dNative: (a, k, f) => makeForward('DepthwiseConv2dNative', a, k, f, { depthwise: true, fused: false }),
+  FusedDepthwiseConv2D: (a, k, f) => makeForward('FusedDepthwiseConv2D', a, k, f, { depthwise: true, fused: true }),
+  DepthwiseConv2dNativeBackpropInput: (a, k, f) => makeBackwardData('DepthwiseConv2dNativeBackpropInput', a, k, f, true),
+  DepthwiseConv2dNativeBackpropFilter: (a, k, f) => makeBackwardFilter('DepthwiseConv2dNativeBackpropFilter', a, k, f, true),
+  FusedBatchNorm: (a, k, f) => makeFusedBatchNorm('FusedBatchNorm', a, k, f),
+  [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
+  [BATCH_NORM_TRAINING_GRAD_KERNEL]: (a, k, f) => makeBatchNormTrainingGrad(BATCH_NORM_TRAINING_GRAD_KERNEL, a, k, f),
+};
