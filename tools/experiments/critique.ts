@@ -3,10 +3,12 @@
  *
  *   1. Does AdvProp improve clean accuracy over vanilla training for a small CNN on small datasets?
  *   2. Do small networks prefer weaker attackers (sweep of the AdvProp attacker's epsilon)?
- *   3. Does it hold under class imbalance (long-tail, ratio 10) and on corrupted test data?
+ *   3. Does it hold under class imbalance (long-tail, ratio 10), on corrupted test data, and with
+ *      few examples per class (few-shot training sets)?
+ *   4. Is it worth its cost: does it beat vanilla training given the same compute (2x epochs)?
  *
  *   node --import tsx --conditions=@advprop/source tools/experiments/critique.ts [--quick] [--out DIR]
- *        [--seeds 0,1] [--only balanced|imbalanced] [--datasets mnist-package,fashion-mnist]
+ *        [--seeds 0,1,2,3,4] [--only balanced|imbalanced|few-shot] [--datasets mnist-package,fashion-mnist]
  *
  * Writes one JSON line per run to <out>/critique[-quick].jsonl (runs already in that file with the
  * same key are skipped, so an interrupted grid can be continued) and prints a markdown table at the
@@ -17,8 +19,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { useBackend } from '@advprop/backends';
-import { imbalancedIndices, subsetDataset } from '@advprop/datasets';
-import type { DatasetAdapter } from '@advprop/core';
+import { fewShotEpisode, imbalancedIndices, subsetDataset } from '@advprop/datasets';
+import { SeededRandom, type DatasetAdapter } from '@advprop/core';
 import { createDefaultRegistry, train } from '@advprop/trainer';
 
 const { values } = parseArgs({
@@ -32,11 +34,13 @@ const { values } = parseArgs({
 });
 const quick = values.quick;
 
-type Setting = 'balanced' | 'imbalanced';
+type Setting = 'balanced' | 'imbalanced' | 'few-shot';
+/** vanilla-2x: vanilla training for twice the epochs, about AdvProp's compute (it runs two passes per step plus the attack). */
+type Mode = 'vanilla' | 'vanilla-2x' | 'advprop';
 interface RunSpec {
   readonly dataset: string;
   readonly setting: Setting;
-  readonly mode: 'vanilla' | 'advprop';
+  readonly mode: Mode;
   /** AdvProp attacker epsilon (fraction of [0, 1]); null for vanilla. */
   readonly eps: number | null;
   readonly seed: number;
@@ -56,10 +60,16 @@ const IMBALANCE_RATIO = 10;
 const IMBALANCE_MAX_PER_CLASS = quick ? 40 : 700; // head class size; tail class keeps floor(700 / 10) = 70
 const EPS_SWEEP = quick ? [0.05] : [0.02, 0.05, 0.1, 0.2];
 const IMBALANCE_EPS = 0.05;
+const FEW_SHOT_PER_CLASS = quick ? 5 : 20; // training images per class (drawn by the run seed)
+const FEW_SHOT_EPOCHS = quick ? 2 : 30; // 200 images: 3 batches of 64 per epoch
+const FEW_SHOT_EPS = 0.05;
 
 const datasets = values.datasets ? values.datasets.split(',') : quick ? ['mnist-package'] : ['mnist-package', 'fashion-mnist'];
-const seeds = values.seeds ? values.seeds.split(',').map(Number) : quick ? [0] : [0, 1];
-const settings: Setting[] = values.only ? [values.only as Setting] : ['balanced', 'imbalanced'];
+const seeds = values.seeds ? values.seeds.split(',').map(Number) : quick ? [0] : [0, 1, 2, 3, 4];
+const settings: Setting[] = values.only ? [values.only as Setting] : ['balanced', 'imbalanced', 'few-shot'];
+for (const s of settings) {
+  if (!['balanced', 'imbalanced', 'few-shot'].includes(s)) throw new Error(`--only must be balanced, imbalanced or few-shot, got ${s}`);
+}
 
 function grid(): RunSpec[] {
   const runs: RunSpec[] = [];
@@ -68,7 +78,8 @@ function grid(): RunSpec[] {
     for (const setting of settings) {
       for (const dataset of datasets) {
         runs.push({ dataset, setting, mode: 'vanilla', eps: null, seed });
-        const sweep = setting === 'balanced' ? EPS_SWEEP : [IMBALANCE_EPS];
+        runs.push({ dataset, setting, mode: 'vanilla-2x', eps: null, seed });
+        const sweep = setting === 'balanced' ? EPS_SWEEP : setting === 'imbalanced' ? [IMBALANCE_EPS] : [FEW_SHOT_EPS];
         for (const eps of sweep) runs.push({ dataset, setting, mode: 'advprop', eps, seed });
       }
     }
@@ -124,6 +135,17 @@ async function trainingData(spec: RunSpec): Promise<{ adapter: DatasetAdapter; l
     adapters.set(spec.dataset, base);
   }
   if (spec.setting === 'balanced') return { adapter: base, limit: LIMIT };
+  if (spec.setting === 'few-shot') {
+    // K images of every class, drawn by the run seed (the same set for every mode of that seed).
+    const episode = fewShotEpisode(base.labels('train'), {
+      ways: base.info.numClasses,
+      shots: FEW_SHOT_PER_CLASS,
+      queries: 0,
+      random: new SeededRandom(1000 + spec.seed),
+      numClasses: base.info.numClasses,
+    });
+    return { adapter: subsetDataset(base, { train: episode.support }), limit: undefined };
+  }
   // Long-tail: class c keeps floor(MAX * ratio^(-c / 9)) examples, the first ones of each class.
   const indices = imbalancedIndices(base.labels('train'), { ratio: IMBALANCE_RATIO, mode: 'long-tail', maxPerClass: IMBALANCE_MAX_PER_CLASS });
   return { adapter: subsetDataset(base, { train: indices }), limit: undefined };
@@ -143,15 +165,16 @@ for (const [i, spec] of todo.entries()) {
   const trainSize = adapter.size('train');
   const used = limit !== undefined ? Math.min(limit, trainSize) : trainSize;
   const counts = classCounts(adapter.labels('train'), used, adapter.info.numClasses);
+  const baseEpochs = spec.setting === 'few-shot' ? FEW_SHOT_EPOCHS : EPOCHS;
   const result = await train(
     {
-      mode: spec.mode,
+      mode: spec.mode === 'vanilla-2x' ? 'vanilla' : spec.mode,
       dataset: { name: spec.dataset },
       model: { name: 'small-cnn', options: { filters: 16 } },
       ...(spec.mode === 'advprop'
         ? { attacker: { name: 'pgd', options: { epsilon: spec.eps, stepSize: spec.eps, steps: 1, randomStart: true, targeted: 'random' } } }
         : {}),
-      epochs: EPOCHS,
+      epochs: spec.mode === 'vanilla-2x' ? 2 * baseEpochs : baseEpochs,
       batchSize: BATCH,
       ...(limit !== undefined ? { limit } : {}),
       seed: spec.seed,
@@ -208,15 +231,20 @@ for (const rec of done.values()) {
   const g = `${rec.dataset}|${rec.setting}|${rec.mode}|${rec.eps ?? '-'}`;
   groups.set(g, [...(groups.get(g) ?? []), rec]);
 }
-const order = (r: RunRecord) => [r.dataset, r.setting, r.mode === 'vanilla' ? -1 : (r.eps ?? 0)] as const;
+const SETTING_ORDER: Record<string, number> = { balanced: 0, imbalanced: 1, 'few-shot': 2 };
+const order = (r: RunRecord) => [r.dataset, SETTING_ORDER[r.setting] ?? 9, r.mode === 'vanilla' ? -2 : r.mode === 'vanilla-2x' ? -1 : (r.eps ?? 0)] as const;
 const rows = [...groups.values()].sort((a, b) => {
   const [x, y] = [order(a[0] as RunRecord), order(b[0] as RunRecord)];
-  return x[0].localeCompare(y[0]) || x[1].localeCompare(y[1]) || x[2] - y[2];
+  return x[0].localeCompare(y[0]) || x[1] - y[1] || x[2] - y[2];
 });
+// mean ± standard error of the mean over seeds (up to 2 seeds: the individual values instead)
 const cell = (recs: RunRecord[], f: (r: RunRecord) => number) => {
   const vals = recs.map(f);
   const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
-  return vals.length > 1 ? `${pct(mean)} (${vals.map(pct).join(', ')})` : pct(mean);
+  if (vals.length === 1) return pct(mean);
+  if (vals.length === 2) return `${pct(mean)} (${vals.map(pct).join(', ')})`;
+  const sd = Math.sqrt(vals.reduce((a, b) => a + (b - mean) ** 2, 0) / (vals.length - 1));
+  return `${pct(mean)} ± ${(100 * sd / Math.sqrt(vals.length)).toFixed(1)}`;
 };
 const lines = [
   '| dataset | train set | mode | attacker eps | seeds | clean | FGSM 0.1 | gaussian-noise-3 | fog-3 | tail classes 5-9 | s/run |',
@@ -233,4 +261,4 @@ for (const recs of rows) {
   );
 }
 console.log(lines.join('\n'));
-console.error(`accuracies in percent on ${EVAL_LIMIT} test images; mean over seeds, individual seeds in parentheses`);
+console.error(`accuracies in percent on ${EVAL_LIMIT} test images; mean over seeds ± standard error (two seeds: both values in parentheses)`);

@@ -258,6 +258,8 @@ export const wasmProvider: BackendProvider = {
 
 interface NativeKernelsModule {
   registerNativeKernels(backendName: string): { registered: readonly string[]; reason?: string };
+  hasNativeKernel(kernelName: string, backendName: string): boolean;
+  setNativeThreads(threads: number): void;
   nativeAddon(): { available: true; onednn: string; isa: string; threads: number } | { available: false; reason: string };
 }
 
@@ -279,6 +281,23 @@ export async function registerNative(backend: 'wasm' | 'cpu'): Promise<{ descrip
     };
   } catch (error) {
     return { description: `; native kernels off: ${describeError(error)}` };
+  }
+}
+
+/**
+ * Set the native kernels' thread count when they serve `tfBackend`'s convolutions. Returns false
+ * (and changes nothing) when they do not: tfjs's own backends have no thread setting in Node.
+ */
+export async function setNativeThreadsFor(tfBackend: string, threads: number): Promise<boolean> {
+  if (tfBackend !== 'wasm' && tfBackend !== 'cpu') return false;
+  if (typeof process === 'undefined' || !process.versions?.node) return false;
+  try {
+    const mod = (await moduleLoader.import('@advprop/native-kernels')) as unknown as NativeKernelsModule;
+    if (!mod.hasNativeKernel('Conv2D', tfBackend)) return false;
+    mod.setNativeThreads(threads);
+    return true;
+  } catch {
+    return false;
   }
 }
 

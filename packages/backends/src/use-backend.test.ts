@@ -56,9 +56,15 @@ describe('useBackend', () => {
     expect(wasm).toMatchObject({ name: 'wasm', tfBackend: 'wasm', gpu: false });
     expect(wasm.description).toMatch(/XNNPACK/);
     if (native.available) {
-      // the native kernels run one OpenMP thread per core
-      expect(wasm.threads).toBe(native.threads);
+      // the native kernels take the thread count asked for
+      expect(wasm.threads).toBe(2);
       expect(wasm.description).toMatch(/oneDNN .* native convolution and batch-norm kernels/);
+      expect(wasm.description).toMatch(/native kernels set to 2 threads$/);
+      const one = await useBackend('wasm', { threads: 1 });
+      expect(one.threads).toBe(1);
+      expect(one.description).toMatch(/native kernels set to 1 thread$/);
+      await useBackend('wasm', { threads: native.threads });
+      await expect(useBackend('wasm', { threads: 0 })).rejects.toThrow(/threads must be a positive integer, got 0/);
     } else {
       expect(wasm.threads).toBe(1);
       expect(wasm.description).toMatch(/native kernels off: /);

@@ -5,16 +5,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, PluginNotFoundError, silentLogger } from '@advprop/core';
 import type { BackendInfo, Logger } from '@advprop/core';
-import { PROVIDERS, type BackendName } from './providers.js';
+import { PROVIDERS, setNativeThreadsFor, type BackendName } from './providers.js';
 
 export type BackendChoice = 'auto' | BackendName;
 
 export interface UseBackendOptions {
   readonly log?: Logger;
   /**
-   * Threads the caller wants. The wasm backend runs one XNNPACK thread in Node (tfjs disables its
-   * pthread build there); use worker-thread data parallelism to use more cores. Recorded in the
-   * returned info's description when it cannot be honoured.
+   * Threads the caller wants. Honoured by the native kernels (@advprop/native-kernels) when they
+   * serve the backend (wasm, cpu): they run the convolutions and batch norm on that many OpenMP
+   * threads. Otherwise recorded in the returned info's description: the wasm backend runs one
+   * XNNPACK thread in Node (tfjs disables its pthread build there).
    */
   readonly threads?: number;
 }
@@ -46,11 +47,16 @@ async function loadOne(name: BackendName, log: Logger): Promise<BackendInfo> {
   return info;
 }
 
-function withThreads(info: BackendInfo, threads: number | undefined): BackendInfo {
-  if (threads === undefined || threads === (info.threads ?? 1)) return info;
+async function withThreads(info: BackendInfo, threads: number | undefined): Promise<BackendInfo> {
+  if (threads === undefined) return info;
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`useBackend: threads must be a positive integer, got ${threads}`);
+  if (await setNativeThreadsFor(info.tfBackend, threads)) {
+    return { ...info, threads, description: `${info.description}; native kernels set to ${threads} thread${threads === 1 ? '' : 's'}` };
+  }
+  if (threads === (info.threads ?? 1)) return info;
   return {
     ...info,
-    description: `${info.description}; ${threads} threads asked, ${info.threads ?? 1} used by the backend itself (use data-parallel workers for more cores)`,
+    description: `${info.description}; ${threads} threads asked, ${info.threads ?? 1} used by the backend itself (build @advprop/native-kernels, or use data-parallel workers, for more cores)`,
   };
 }
 
@@ -64,7 +70,7 @@ export async function useBackend(name: BackendChoice, options: UseBackendOptions
     throw new PluginNotFoundError('backend', String(name), ['auto', ...AUTO_ORDER]);
   }
   if (name !== 'auto') {
-    const info = withThreads(await loadOne(name, log), options.threads);
+    const info = await withThreads(await loadOne(name, log), options.threads);
     log.info(`backend: ${info.name} (${info.description})`);
     return info;
   }
@@ -81,7 +87,7 @@ export async function useBackend(name: BackendChoice, options: UseBackendOptions
     try {
       const info = await loadOne(candidate, log);
       const why = skipped.length > 0 ? `; skipped ${skipped.join(' | ')}` : '';
-      const chosen = withThreads(
+      const chosen = await withThreads(
         { ...info, description: `auto chose ${candidate}, the fastest backend that loads here: ${info.description}${why}` },
         options.threads,
       );

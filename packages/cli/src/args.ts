@@ -36,6 +36,11 @@ const common: Record<string, FlagSpec> = {
     help: 'tfjs backend: auto (default), tensorflow, webgpu, wasm or cpu.',
   },
   seed: { type: 'string', value: 'N', help: 'Seed of every random stream (default 0 for train).' },
+  threads: {
+    type: 'string',
+    value: 'N',
+    help: 'CPU threads for the native kernels on wasm/cpu (default: one per core; needs @advprop/native-kernels built).',
+  },
 };
 
 const dataFlags: Record<string, FlagSpec> = {

@@ -54,7 +54,7 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
   // Check the output directory before any work, so a bad --out costs nothing.
   if (outDir !== undefined) await ensureWritableDirectory(path.resolve(outDir));
 
-  const backend = await selectBackend(stringFlag(flags, 'backend'), io);
+  const backend = await selectBackend(stringFlag(flags, 'backend'), io, numberFlag(flags, 'threads', { integer: true, min: 1 }));
   const loaded = await loadModelFrom(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
   const seed = seedFlag ?? loaded.config?.seed ?? 0;
   const registry = createDefaultRegistry({ seed, log: cliLogger(io) });

@@ -37,7 +37,7 @@ export async function evalCommand(flags: ParsedFlags, io: CliIo): Promise<number
   const limitFlag = numberFlag(flags, 'limit', { integer: true, min: 1 });
   const batchSize = numberFlag(flags, 'batch-size', { integer: true, min: 1 });
   const seedFlag = numberFlag(flags, 'seed', { integer: true, min: 0 });
-  const backend = await selectBackend(stringFlag(flags, 'backend'), io);
+  const backend = await selectBackend(stringFlag(flags, 'backend'), io, numberFlag(flags, 'threads', { integer: true, min: 1 }));
   const loaded = await loadModelFrom(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
   const config = loaded.config;
   const seed = seedFlag ?? config?.seed ?? 0;

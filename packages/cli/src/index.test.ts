@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -53,6 +54,10 @@ describe('runCli: command line', () => {
     const r = await run(['train', '--epochs', 'many']);
     expect(r.code).toBe(2);
     expect(r.err).toContain('--epochs: expected a number, got "many"');
+    const threads = await run(['train', '--threads', '0', '--out', path.join(dir, 'threads-0')]);
+    expect(threads.code).toBe(2);
+    expect(threads.err).toContain('--threads: expected a number >= 1, got "0"');
+    expect(existsSync(path.join(dir, 'threads-0'))).toBe(false);
   });
 
   it('names the file on a YAML syntax error', async () => {

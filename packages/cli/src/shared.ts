@@ -59,8 +59,8 @@ export function checkDataset(registry: Registry, ref: PluginRef): void {
 }
 
 /** Select the tfjs backend (`auto` by default) and say which on stderr. */
-export async function selectBackend(name: string | undefined, io: CliIo): Promise<BackendInfo> {
-  const info = await useBackend((name ?? 'auto') as BackendChoice);
+export async function selectBackend(name: string | undefined, io: CliIo, threads?: number): Promise<BackendInfo> {
+  const info = await useBackend((name ?? 'auto') as BackendChoice, threads !== undefined ? { threads } : {});
   io.stderr.write(`backend: ${info.name} - ${info.description}\n`);
   return info;
 }

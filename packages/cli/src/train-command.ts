@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { ConfigError, CheckpointError, type Callback } from '@advprop/core';
 import { ensureWritableDirectory, pathExists } from '@advprop/core/node';
 import { createDefaultRegistry, resolveTrainConfig, train, trainConfigSchema, type TrainConfig } from '@advprop/trainer';
-import { stringFlag, UsageError, type ParsedFlags } from './args.js';
+import { numberFlag, stringFlag, UsageError, type ParsedFlags } from './args.js';
 import { EMBEDDED_DEFAULTS, isPlainObject, layerTrainConfig, loadConfigFile, type PlainObject } from './config.js';
 import { cliLogger, formatNumber, formatPercent, type CliIo } from './io.js';
 import { checkBackendName, checkPlugins, selectBackend } from './shared.js';
@@ -123,10 +123,11 @@ export async function trainCommand(flags: ParsedFlags, io: CliIo): Promise<numbe
   try {
     checkPlugins(registry, config);
     checkBackendName(stringFlag(flags, 'backend'));
+    const threads = numberFlag(flags, 'threads', { integer: true, min: 1 });
 
     await prepareRunDirectory(outDir, config.resume);
 
-    const backend = await selectBackend(stringFlag(flags, 'backend'), io);
+    const backend = await selectBackend(stringFlag(flags, 'backend'), io, threads);
     config.backend = backend.name;
 
     const callbacks: Callback[] = [];
