@@ -24,6 +24,9 @@ using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
+// Below this many elements a loop runs on the calling thread: waking the OpenMP team costs more.
+constexpr int64_t kParallelMin = 1 << 15;
+
 dnnl::engine& cpu_engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
@@ -283,7 +286,7 @@ napi_value ConvForward(napi_env env, napi_callback_info info) {
     s.wait();
     if (bias || activation != kLinear) {
       const int64_t rows = g.n * g.oh * g.ow, co = g.co;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * co >= kParallelMin)
       for (int64_t r = 0; r < rows; r++) {
         float* row = y + r * co;
         for (int64_t c = 0; c < co; c++) {
@@ -364,7 +367,7 @@ napi_value ConvImplementation(napi_env env, napi_callback_info info) {
 template <typename F>
 void channel_sums(int64_t rows, int64_t c, std::vector<double>& out, F&& f) {
   const size_t channels = static_cast<size_t>(c);
-  const int threads = omp_get_max_threads();
+  const int threads = rows * c >= kParallelMin ? omp_get_max_threads() : 1;
   std::vector<double> partial(channels * size_t(threads), 0.0);
   int used = 1;
 #pragma omp parallel num_threads(threads)
@@ -423,7 +426,7 @@ napi_value BatchNormForward(napi_env env, napi_callback_info info) {
     }
     const float* sc = scale.data();
     const float* sh = shift.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
     for (int64_t r = 0; r < rows; r++) {
       const float* in = x + r * c;
       float* out = y + r * c;
@@ -475,7 +478,7 @@ napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
       cd[size_t(k)] = float(-gm * inv * sum_dy[size_t(k)] / m);
     }
     const float *pa = ca.data(), *pb = cb.data(), *pd = cd.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
     for (int64_t r = 0; r < rows; r++) {
       const float* g = dy + r * c;
       const float* in = x + r * c;
@@ -510,12 +513,32 @@ napi_value BatchNormInference(napi_env env, napi_callback_info info) {
     }
     const float* sc = scale.data();
     const float* sh = shift.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
     for (int64_t r = 0; r < rows; r++) {
       const float* in = x + r * c;
       float* out = y + r * c;
       for (int64_t k = 0; k < c; k++) out[k] = in[k] * sc[k] + sh[k];
     }
+    return nullptr;
+  });
+}
+
+// channelSums(x, rows, C, out, scale): out[c] = scale * sum over rows of x[row, c] (tfjs' Sum and
+// Mean over every axis but the last: batch-norm statistics and their gradients in NHWC).
+napi_value ChannelSums(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 5);
+    const int64_t rows = int_arg(env, a[1], "rows"), c = int_arg(env, a[2], "channels");
+    if (rows < 1 || c < 1) throw JsError("a reduction needs at least one row and one channel");
+    const float* x = float_view(env, a[0], size_t(rows * c), "x");
+    float* out = float_view(env, a[3], size_t(c), "output");
+    const double scale = double_arg(env, a[4], "scale");
+    std::vector<double> sums;
+    channel_sums(rows, c, sums, [&](int64_t r, double* acc) {
+      const float* row = x + r * c;
+      for (int64_t k = 0; k < c; k++) acc[k] += row[k];
+    });
+    for (int64_t k = 0; k < c; k++) out[k] = float(sums[size_t(k)] * scale);
     return nullptr;
   });
 }
@@ -564,15 +587,16 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   const napi_property_descriptor props[] = {
-      {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"convImplementation", nullptr, ConvImplementation, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"batchNormForward", nullptr, BatchNormForward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"batchNormInference", nullptr, BatchNormInference, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"convBackwardWeights", nullptr, ConvBackwardWeights, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"convImplementation", nullptr, ConvImplementation, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"batchNormForward", nullptr, BatchNormForward, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"batchNormInference", nullptr, BatchNormInference, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"channelSums", nullptr, ChannelSums, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default_method, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -50,6 +50,7 @@ export interface NativeAddon {
     epsilon: number,
     y: Float32Array,
   ): void;
+  channelSums(x: Float32Array, rows: number, channels: number, out: Float32Array, scale: number): void;
   info(): { onednn: string; threads: number; isa: string };
   setThreads(threads: number): void;
 }

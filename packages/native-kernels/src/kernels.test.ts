@@ -189,6 +189,47 @@ for (const backendName of ['cpu', 'wasm'] as const) {
       });
     });
 
+    it('sums and means over every axis but the last, natively, and leaves other reductions to the stock kernels', () => {
+      const status = nativeAddon();
+      if (!status.available) throw new Error(status.reason);
+      const original = status.addon.channelSums;
+      let nativeCalls = 0;
+      status.addon.channelSums = (...args) => {
+        nativeCalls++;
+        original(...args);
+      };
+      const random = new SeededRandom(8);
+      try {
+        tf.tidy(() => {
+          const shape = [4, 8, 8, 20];
+          const x = randomTensor(shape, random, -1, 2);
+          const values = x.dataSync();
+          const expectedSum = new Float64Array(20);
+          for (let i = 0; i < values.length; i++) expectedSum[i % 20]! += values[i]!;
+          const rows = values.length / 20;
+          const sum = tf.sum(x, [0, 1, 2]);
+          expect(sum.shape).toEqual([20]);
+          expect(maxRelDiff(sum, tf.tensor1d(Array.from(expectedSum)))).toBeLessThan(1e-6);
+          const mean = tf.mean(x, [-4, -3, -2], true);
+          expect(mean.shape).toEqual([1, 1, 1, 20]);
+          expect(maxRelDiff(tf.reshape(mean, [20]), tf.tensor1d(Array.from(expectedSum, (v) => v / rows)))).toBeLessThan(1e-6);
+          const m2 = tf.mean(tf.reshape(x, [rows, 20]), 0);
+          expect(maxRelDiff(m2, tf.tensor1d(Array.from(expectedSum, (v) => v / rows)))).toBeLessThan(1e-6);
+          expect(nativeCalls).toBe(3);
+          // other axes, small tensors, other dtypes: the stock kernels, still right
+          const inner = tf.sum(x, [1, 2]);
+          expect(inner.shape).toEqual([4, 20]);
+          expect(Math.abs(tf.sum(inner).dataSync()[0]! - expectedSum.reduce((a, b) => a + b, 0))).toBeLessThan(1e-2);
+          expect(Array.from(tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), 0).dataSync())).toEqual([4, 6]);
+          expect(Array.from(tf.mean(tf.tensor2d([[1, 2], [3, 4]]), 0).dataSync())).toEqual([2, 3]);
+          expect(tf.sum(x).shape).toEqual([]);
+          expect(nativeCalls).toBe(3);
+        });
+      } finally {
+        status.addon.channelSums = original;
+      }
+    });
+
     it('fused convolution applies bias and ReLU/ReLU6 natively and hands other activations to the stock kernel', () => {
       const random = new SeededRandom(5);
       tf.tidy(() => {

@@ -262,6 +262,38 @@ function makeFusedBatchNorm(name: string, addon: NativeAddon, kind: SupportedBac
   };
 }
 
+/**
+ * Sum and Mean over every axis but the last (per-channel statistics of NHWC activations, as
+ * tfjs-layers' BatchNormalization and tfjs-core's batch-norm gradient compute them); any other
+ * reduction goes to the stock kernel. The wasm backend transposes the tensor before such a
+ * reduction; this reads it once.
+ */
+const SMALL_REDUCTION = 4096;
+
+function makeChannelReduction(name: 'Sum' | 'Mean', addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as Record<string, unknown>;
+    const { x } = inputs as Record<string, TensorInfo | undefined>;
+    // Small reductions (losses, logits) stay on the backend: a native call is not worth it there.
+    if (!x || x.dtype !== 'float32' || x.shape.length < 2 || util.sizeFromShape(x.shape) < SMALL_REDUCTION) {
+      return fallbackOrThrow(name, fallback, args, 'unsupported or small input');
+    }
+    const rank = x.shape.length;
+    const axes = util.parseAxisParam(attrs['axis'] as number | number[], x.shape);
+    const sorted = [...new Set(axes)].sort((a, b) => a - b);
+    if (sorted.length !== rank - 1 || sorted.some((a, i) => a !== i)) {
+      return fallbackOrThrow(name, fallback, args, 'not a reduction over every axis but the last');
+    }
+    const { rows, channels } = channelsOf(x);
+    const outShape = attrs['keepDims'] ? [...x.shape.slice(0, -1).map(() => 1), channels] : [channels];
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [outShape], ([out]) => {
+      addon.channelSums(access.view(x), rows, channels, access.view(out!), name === 'Mean' ? 1 / rows : 1);
+    });
+  };
+}
+
 export type KernelMaker = (addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined) => KernelFunc;
 
 /** The kernels this package serves, by tfjs kernel name. */
@@ -275,6 +307,8 @@ export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
   DepthwiseConv2dNativeBackpropInput: (a, k, f) => makeBackwardData('DepthwiseConv2dNativeBackpropInput', a, k, f, true),
   DepthwiseConv2dNativeBackpropFilter: (a, k, f) => makeBackwardFilter('DepthwiseConv2dNativeBackpropFilter', a, k, f, true),
   FusedBatchNorm: (a, k, f) => makeFusedBatchNorm('FusedBatchNorm', a, k, f),
+  Sum: (a, k, f) => makeChannelReduction('Sum', a, k, f),
+  Mean: (a, k, f) => makeChannelReduction('Mean', a, k, f),
   [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
   [BATCH_NORM_TRAINING_GRAD_KERNEL]: (a, k, f) => makeBatchNormTrainingGrad(BATCH_NORM_TRAINING_GRAD_KERNEL, a, k, f),
 };
