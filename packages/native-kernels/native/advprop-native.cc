@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -194,6 +195,10 @@ struct BackwardWeightsEntry {
   std::string impl;
 };
 
+// One lock for the caches and the buffers their entries own: worker threads of one process share
+// this addon (each loads it), and oneDNN already uses every core inside one call.
+std::mutex conv_mutex;
+
 std::unordered_map<std::string, std::unique_ptr<ForwardEntry>> forward_cache;
 std::unordered_map<std::string, std::unique_ptr<BackwardDataEntry>> backward_data_cache;
 std::unordered_map<std::string, std::unique_ptr<BackwardWeightsEntry>> backward_weights_cache;
@@ -270,6 +275,7 @@ enum Activation { kLinear = 0, kRelu = 1, kRelu6 = 2 };
 // convForward(x, w, y, geometry, bias | null, activation)
 napi_value ConvForward(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
+    std::lock_guard<std::mutex> lock(conv_mutex);
     auto a = args_of(env, info, 6);
     auto g = ConvGeometry::from(env, a[3]);
     float* x = float_view(env, a[0], g.src_size(), "x");
@@ -304,6 +310,7 @@ napi_value ConvForward(napi_env env, napi_callback_info info) {
 // convBackwardData(dy, w, dx, geometry)
 napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
+    std::lock_guard<std::mutex> lock(conv_mutex);
     auto a = args_of(env, info, 4);
     auto g = ConvGeometry::from(env, a[3]);
     float* dy = float_view(env, a[0], g.dst_size(), "dy");
@@ -323,6 +330,7 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
 // convBackwardWeights(x, dy, dw, geometry)
 napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
+    std::lock_guard<std::mutex> lock(conv_mutex);
     auto a = args_of(env, info, 4);
     auto g = ConvGeometry::from(env, a[3]);
     float* x = float_view(env, a[0], g.src_size(), "x");
@@ -343,6 +351,7 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
 // "backward-data", "backward-weights"), for profiles and docs.
 napi_value ConvImplementation(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
+    std::lock_guard<std::mutex> lock(conv_mutex);
     auto a = args_of(env, info, 2);
     char kind[32] = {0};
     size_t len = 0;

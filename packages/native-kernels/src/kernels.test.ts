@@ -104,6 +104,48 @@ describe.skipIf(!built)('the addon checks its arguments', () => {
   });
 });
 
+describe.skipIf(!built)('worker threads sharing the addon', () => {
+  it('two workers convolving at once get what one thread gets', async () => {
+    const status = nativeAddon();
+    if (!status.available) throw new Error(status.reason);
+    // Each worker: 40 convolutions (forward, data and filter gradients) over a few geometries,
+    // deterministic inputs; returns a checksum per call.
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = require(workerData.path);
+      const sums = [];
+      const geometries = [
+        [8, 16, 16, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        [8, 16, 16, 16, 8, 8, 32, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1],
+        [4, 9, 9, 6, 9, 9, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6],
+      ];
+      for (let i = 0; i < 40; i++) {
+        const g = geometries[(i + workerData.offset) % geometries.length];
+        const [n, h, w, ci, oh, ow, co, kh, kw, , , , , , , , , groups] = g;
+        const fill = (len, k) => Float32Array.from({ length: len }, (_, j) => Math.sin(j * 0.37 + k));
+        const x = fill(n * h * w * ci, i), f = fill(kh * kw * (ci / groups) * co, i + 1), dy = fill(n * oh * ow * co, i + 2);
+        const y = new Float32Array(n * oh * ow * co), dx = new Float32Array(x.length), dw = new Float32Array(f.length);
+        addon.convForward(x, f, y, g, null, 0);
+        addon.convBackwardData(dy, f, dx, g);
+        addon.convBackwardWeights(x, dy, dw, g);
+        sums.push([y, dx, dw].map((a) => a.reduce((s, v) => s + v, 0)));
+      }
+      parentPort.postMessage(sums);`;
+    const { Worker } = await import('node:worker_threads');
+    const run = (offset: number) =>
+      new Promise<number[][]>((resolve, reject) => {
+        const worker = new Worker(source, { eval: true, workerData: { path: status.path, offset } });
+        worker.once('message', (m) => resolve(m as number[][]));
+        worker.once('error', reject);
+      });
+    const [a, b] = await Promise.all([run(0), run(1)]);
+    const [aAlone] = await Promise.all([run(0)]);
+    const [bAlone] = await Promise.all([run(1)]);
+    expect(a).toEqual(aAlone);
+    expect(b).toEqual(bAlone);
+  });
+});
+
 for (const backendName of ['cpu', 'wasm'] as const) {
   describe.skipIf(!built)(`native kernels on ${backendName}`, () => {
     beforeAll(async () => {
