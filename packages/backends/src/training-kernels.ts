@@ -94,7 +94,9 @@ export function registerTrainingKernels(backendName: string, only?: readonly Tra
     const kernelFunc = MAKERS[kernelName](backendName, fallback) as Marked;
     kernelFunc[MARK] = { previous: existing };
     if (existing) unregisterKernel(kernelName, backendName);
-    registerKernel({ kernelName, backendName, kernelFunc });
+    // Keep the previous kernel's setupFunc: a wasm kernel binds its wasm function there when the
+    // backend starts, and our fallback to it needs that binding.
+    registerKernel({ kernelName, backendName, kernelFunc, ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}) });
     done.push(kernelName);
   }
   return done;

@@ -44,7 +44,9 @@ export function registerNativeKernels(backendName: string, only?: readonly strin
     const kernelFunc = maker(status.addon, backendName, existing?.kernelFunc) as Marked;
     kernelFunc[NATIVE_KERNEL_MARK] = { previous: existing };
     if (existing) unregisterKernel(kernelName, backendName);
-    registerKernel({ kernelName, backendName, kernelFunc });
+    // Keep the previous kernel's setupFunc: a wasm kernel binds its wasm function there when the
+    // backend starts, and our fallback to it needs that binding.
+    registerKernel({ kernelName, backendName, kernelFunc, ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}) });
     registered.push(kernelName);
   }
   return { registered };
