@@ -9,6 +9,7 @@
  *
  *   node --import tsx --conditions=@advprop/source tools/experiments/critique.ts [--quick] [--out DIR]
  *        [--seeds 0,1,2,3,4] [--only balanced|imbalanced|few-shot] [--datasets mnist-package,fashion-mnist]
+ *        [--epochs N (balanced and imbalanced sets; default 2)] [--eps 0.05,0.1 (balanced sweep)]
  *
  * Writes one JSON line per run to <out>/critique[-quick].jsonl (runs already in that file with the
  * same key are skipped, so an interrupted grid can be continued) and prints a markdown table at the
@@ -30,6 +31,8 @@ const { values } = parseArgs({
     seeds: { type: 'string' },
     only: { type: 'string' },
     datasets: { type: 'string' },
+    epochs: { type: 'string' },
+    eps: { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -48,7 +51,8 @@ interface RunSpec {
 
 // Shared setup (documented in docs/experiments.md).
 const LIMIT = quick ? 256 : 4000; // balanced training subset: the first LIMIT training examples
-const EPOCHS = quick ? 1 : 2;
+const EPOCHS = values.epochs ? Number(values.epochs) : quick ? 1 : 2;
+if (!Number.isInteger(EPOCHS) || EPOCHS < 1) throw new Error(`--epochs must be a positive integer, got ${values.epochs}`);
 const BATCH = 64;
 const EVAL_LIMIT = quick ? 200 : 1000;
 const FGSM_EPS = 0.1;
@@ -58,7 +62,8 @@ const CORRUPTIONS = [
 ];
 const IMBALANCE_RATIO = 10;
 const IMBALANCE_MAX_PER_CLASS = quick ? 40 : 700; // head class size; tail class keeps floor(700 / 10) = 70
-const EPS_SWEEP = quick ? [0.05] : [0.02, 0.05, 0.1, 0.2];
+const EPS_SWEEP = values.eps ? values.eps.split(',').map(Number) : quick ? [0.05] : [0.02, 0.05, 0.1, 0.2];
+if (EPS_SWEEP.some((e) => !(e > 0 && e < 1))) throw new Error(`--eps must be numbers in (0, 1), got ${values.eps}`);
 const IMBALANCE_EPS = 0.05;
 const FEW_SHOT_PER_CLASS = quick ? 5 : 20; // training images per class (drawn by the run seed)
 const FEW_SHOT_EPOCHS = quick ? 2 : 30; // 200 images: 3 batches of 64 per epoch
