@@ -224,3 +224,22 @@ export const BATCH_NORM_TRAINING_KERNEL = 'AdvpropBatchNormTraining';
  * `[dx, dscale, doffset]`, with the batch statistics treated as functions of x.
  */
 export const BATCH_NORM_TRAINING_GRAD_KERNEL = 'AdvpropBatchNormTrainingGrad';
+
+// ---------------------------------------------------------------------------------------------
+// Layers with run-time state
+
+/**
+ * A layer whose behaviour depends on state that is not a weight, such as the call counter that
+ * picks a seeded dropout layer's next mask. Checkpoints save this state and a resumed run restores
+ * it, so the resumed run draws exactly what an uninterrupted one would.
+ */
+export interface StatefulLayer {
+  readonly name: string;
+  getRuntimeState(): Record<string, number>;
+  setRuntimeState(state: Readonly<Record<string, number>>): void;
+}
+
+export function isStatefulLayer(layer: unknown): layer is StatefulLayer {
+  const l = layer as Partial<StatefulLayer> | null;
+  return !!l && typeof l.getRuntimeState === 'function' && typeof l.setRuntimeState === 'function' && typeof l.name === 'string';
+}

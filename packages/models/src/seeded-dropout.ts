@@ -5,11 +5,12 @@
  * so a seeded Dropout layer drops the same units at every training step. This layer keeps the
  * seeding (runs repeat exactly) but derives the mask seed of the n-th training call from
  * (seed, n). `noiseShape` entries of null take the input's size (drop-connect uses [null, 1, 1, 1]).
- * The call counter is not part of the saved state: a model restored from a checkpoint starts its
- * mask sequence again.
+ * The call counter is run-time state (core's StatefulLayer): the trainer's checkpoints save it, so a
+ * resumed run continues the mask sequence. A model saved for inference does not carry it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { StatefulLayer } from '@advprop/core';
 
 export interface SeededDropoutArgs {
   readonly rate: number;
@@ -18,7 +19,7 @@ export interface SeededDropoutArgs {
   readonly name?: string;
 }
 
-export class SeededDropout extends tfl.layers.Layer {
+export class SeededDropout extends tfl.layers.Layer implements StatefulLayer {
   /** @nocollapse */
   static className = 'AdvpropSeededDropout';
   readonly rate: number;
@@ -41,6 +42,18 @@ export class SeededDropout extends tfl.layers.Layer {
     const seed = (this.seed + Math.imul(this.calls++, 0x9e3779b9)) >>> 0;
     const noiseShape = this.noiseShape ? this.noiseShape.map((d, i) => d ?? (x.shape[i] as number)) : undefined;
     return tf.dropout(x, this.rate, noiseShape, seed);
+  }
+
+  getRuntimeState(): Record<string, number> {
+    return { calls: this.calls };
+  }
+
+  setRuntimeState(state: Readonly<Record<string, number>>): void {
+    const calls = state['calls'];
+    if (!Number.isInteger(calls) || (calls as number) < 0) {
+      throw new RangeError(`SeededDropout "${this.name}": runtime state calls must be a non-negative integer, got ${String(calls)}`);
+    }
+    this.calls = calls as number;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -1,6 +1,7 @@
 /**
  * Checkpoints: every weight of the model (BN running statistics of both BN sets included), the
- * optimizer's slots, the training position, the random state and the callbacks' state.
+ * optimizer's slots, the training position, the random state, the callbacks' state and the
+ * run-time state of stateful layers (seeded dropout's mask counter).
  *
  * Layout under `<outDir>/checkpoints/`:
  *   latest.json            pointer to the newest complete checkpoint (+ the recent history)
@@ -19,7 +20,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { CheckpointError, type RandomState } from '@advprop/core';
+import { CheckpointError, isStatefulLayer, type RandomState, type StatefulLayer } from '@advprop/core';
 import { writeFileAtomic, readJsonFile, pathExists } from '@advprop/core/node';
 import type { CallbackState } from './callbacks.js';
 import type { OptimizerState, TrainOptimizer } from './optimizers.js';
@@ -43,6 +44,8 @@ export interface CheckpointMeta {
   readonly callbacks: Record<string, CallbackState>;
   /** Training-loop counters that must survive a resume (images seen, train seconds, last loss...). */
   readonly counters: Record<string, number>;
+  /** Run-time state of the model's stateful layers (core's StatefulLayer), by layer name. */
+  readonly layers?: Record<string, Record<string, number>>;
   readonly metrics?: Record<string, number>;
 }
 
@@ -153,6 +156,7 @@ export async function saveCheckpoint(outDir: string, options: SaveCheckpointOpti
     random: options.random,
     callbacks: options.callbacks,
     counters: options.counters,
+    ...(options.layers ? { layers: options.layers } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     weights: weightEntries,
     optimizer: { name: opt.name, iterations: opt.iterations, slots: slotEntries },
@@ -254,6 +258,7 @@ export async function loadCheckpoint(outDir: string, which: 'latest' | 'best' = 
     random: state.random,
     callbacks: state.callbacks ?? {},
     counters: state.counters ?? {},
+    ...(state.layers ? { layers: state.layers } : {}),
     ...(state.metrics ? { metrics: state.metrics } : {}),
     weights: state.weights.map((e) => ({ name: e.name, shape: e.shape, values: w.subarray(e.offset, e.offset + e.length) })),
     optimizer: {
@@ -262,6 +267,39 @@ export async function loadCheckpoint(outDir: string, which: 'latest' | 'best' = 
       slots: state.optimizer.slots.map((e) => ({ param: e.param, slot: e.slot, shape: e.shape, values: o.subarray(e.offset, e.offset + e.length) })),
     },
   };
+}
+
+/** Every stateful layer of a model (core's StatefulLayer), nested models included, by name. */
+function statefulLayers(model: LayersModel): Map<string, StatefulLayer> {
+  const found = new Map<string, StatefulLayer>();
+  const visit = (layers: readonly unknown[]) => {
+    for (const layer of layers) {
+      if (isStatefulLayer(layer)) found.set(layer.name, layer);
+      const nested = (layer as { layers?: unknown }).layers;
+      if (Array.isArray(nested)) visit(nested);
+    }
+  };
+  visit(model.layers);
+  return found;
+}
+
+/** The run-time state of the model's stateful layers (undefined when it has none). */
+export function layerStates(model: LayersModel): Record<string, Record<string, number>> | undefined {
+  const layers = statefulLayers(model);
+  if (layers.size === 0) return undefined;
+  return Object.fromEntries([...layers].map(([name, layer]) => [name, layer.getRuntimeState()]));
+}
+
+/** Put checkpointed run-time state back into the model's stateful layers (same architecture). */
+export function restoreLayerStates(model: LayersModel, states: Readonly<Record<string, Record<string, number>>> | undefined, source: string): void {
+  const layers = statefulLayers(model);
+  for (const [name, state] of Object.entries(states ?? {})) {
+    const layer = layers.get(name);
+    if (!layer) {
+      throw new CheckpointError(`checkpoint ${source} holds run-time state for layer "${name}", which the model does not have (stateful layers: ${[...layers.keys()].join(', ') || 'none'})`);
+    }
+    layer.setRuntimeState(state);
+  }
 }
 
 /** Copy checkpointed weights into a model (same architecture: count and shapes are checked first). */

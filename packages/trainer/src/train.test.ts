@@ -127,6 +127,26 @@ describe('run directory, checkpoints and resume', () => {
     }
   });
 
+  it('a model with seeded dropout resumes its mask sequence: same weights as an uninterrupted run', async () => {
+    const registry = testRegistry();
+    const config = tinyConfig({ mode: 'advprop', epochs: 2, checkpoint: { everySteps: 3 }, model: { name: 'tiny-dropout', options: { rate: 0.3 } } });
+    const full = await train({ ...config, outDir: dir('dropout-full') }, { registry });
+    const expected = weightsOf(full.model);
+    full.dispose();
+    const crasher = { onBatchEnd: (e: { step: number }) => { if (e.step === 11) throw new Error('simulated crash'); } };
+    await expect(train({ ...config, outDir: dir('dropout-crashed') }, { registry, callbacks: [crasher] })).rejects.toThrow('simulated crash');
+    const ck = await loadCheckpoint(dir('dropout-crashed'));
+    // 9 steps, 3 training forward passes each (attack in inference mode: no dropout call)
+    expect(ck?.layers).toEqual({ tiny_dropout: { calls: 18 } });
+    const resumed = await train({ ...config, outDir: dir('dropout-crashed'), resume: true }, { registry });
+    try {
+      expect(weightsOf(resumed.model)).toEqual(expected); // bitwise, so the masks after the resume were the same
+    } finally {
+      resumed.dispose();
+      await registry.dispose();
+    }
+  });
+
   it('a run that crashes after a checkpoint resumes to the same weights as an uninterrupted run', async () => {
     const registry = testRegistry();
     const config = tinyConfig({ mode: 'fast-advprop', epochs: 2, checkpoint: { everySteps: 3 } });

@@ -40,7 +40,7 @@ import { CORRUPTIONS, corrupt, type CorruptionType } from '@advprop/datasets';
 import { dualBnLayers, toInferenceModel } from '@advprop/dual-bn';
 import { saveModel } from '@advprop/dual-bn/node';
 import { CallbackRunner, Control, callbacks as callbackPlugins, checkpointPolicy, earlyStopping, type StatefulCallback } from './callbacks.js';
-import { loadCheckpoint, restoreWeights, saveCheckpoint, type TrainPosition } from './checkpoint.js';
+import { layerStates, loadCheckpoint, restoreLayerStates, restoreWeights, saveCheckpoint, type TrainPosition } from './checkpoint.js';
 import { resolveTrainConfig, usesDualBn, type PluginRef, type TrainConfig } from './config.js';
 import { evaluate, type CorruptFn, type EvaluationResult } from './evaluation.js';
 import { crossEntropyPerExample } from './losses.js';
@@ -333,6 +333,7 @@ export async function train(input: TrainConfig | unknown, options: TrainOptions 
       const ck = await loadCheckpoint(outDir);
       if (ck) {
         restoreWeights(trainModel, ck.weights, ck.dir);
+        restoreLayerStates(trainModel, ck.layers, ck.dir);
         optimizer.setState(ck.optimizer);
         await runner.setStates(ck.callbacks);
         root.setState(ck.random);
@@ -372,6 +373,7 @@ export async function train(input: TrainConfig | unknown, options: TrainOptions 
         random: root.getState(),
         callbacks: runner.getStates(),
         counters: { ...counters, wallSeconds: counters.wallSeconds + (performance.now() - wallStart) / 1000 },
+        ...(layerStates(trainModel) ? { layers: layerStates(trainModel)! } : {}),
         ...(metrics ? { metrics } : {}),
         best,
         bestMetric: metrics?.[config.checkpoint.monitor] ?? null,

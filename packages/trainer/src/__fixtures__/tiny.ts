@@ -7,6 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { SeededRandom, definePlugin, z, type DatasetAdapter, type ModelSpec } from '@advprop/core';
 import { memoryDataset } from '@advprop/datasets';
 import { dualBatchNormalization } from '@advprop/dual-bn';
+import { SeededDropout } from '@advprop/models';
 import { createDefaultRegistry } from '../registry.js';
 
 export function syntheticArrays(count: number, seed: number): { images: Float32Array; labels: Int32Array } {
@@ -40,7 +41,7 @@ export function syntheticDataset(train = 256, test = 128, seed = 7): DatasetAdap
   });
 }
 
-export function buildTinyModel(spec: ModelSpec): tfl.LayersModel {
+export function buildTinyModel(spec: ModelSpec, dropout = 0): tfl.LayersModel {
   const seeds = new SeededRandom(spec.random ? spec.random.tfSeed() : 1);
   const input = tfl.input({ shape: [...spec.inputShape] });
   let h = tfl.layers.flatten().apply(input) as tfl.SymbolicTensor;
@@ -48,6 +49,7 @@ export function buildTinyModel(spec: ModelSpec): tfl.LayersModel {
   const bn = spec.batchNorm === 'dual' ? dualBatchNormalization({ momentum: 0.9 }) : tfl.layers.batchNormalization({ momentum: 0.9 });
   h = bn.apply(h) as tfl.SymbolicTensor;
   h = tfl.layers.activation({ activation: 'relu' }).apply(h) as tfl.SymbolicTensor;
+  if (dropout > 0) h = new SeededDropout({ rate: dropout, seed: seeds.int(2 ** 31), name: 'tiny_dropout' }).apply(h) as tfl.SymbolicTensor;
   const out = tfl.layers
     .dense({ units: spec.numClasses, kernelInitializer: tfl.initializers.glorotUniform({ seed: seeds.tfSeed() }) })
     .apply(h) as tfl.SymbolicTensor;
@@ -61,6 +63,14 @@ export const tinyModelPlugin = definePlugin({
   create: () => ({ name: 'tiny-dense', build: buildTinyModel }),
 });
 
+/** The tiny model with a seeded dropout layer (run-time state that checkpoints must carry). */
+export const tinyDropoutModelPlugin = definePlugin({
+  kind: 'model',
+  name: 'tiny-dropout',
+  options: z.object({ rate: z.number().min(0).lt(1).default(0.3) }).strict(),
+  create: (_ctx, o) => ({ name: 'tiny-dropout', build: (spec: ModelSpec) => buildTinyModel(spec, o.rate) }),
+});
+
 export const syntheticPlugin = definePlugin({
   kind: 'dataset',
   name: 'synthetic',
@@ -69,7 +79,7 @@ export const syntheticPlugin = definePlugin({
 });
 
 export function testRegistry() {
-  return createDefaultRegistry({ seed: 0 }).use([tinyModelPlugin, syntheticPlugin]);
+  return createDefaultRegistry({ seed: 0 }).use([tinyModelPlugin, tinyDropoutModelPlugin, syntheticPlugin]);
 }
 
 /** A small, fast config on the synthetic data. */
