@@ -9,7 +9,8 @@ import '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectFlatTensorCount, withRoute } from '@advprop/core';
 import { useBackend } from '@advprop/backends';
-import { dualBatchNormalization, hasFusedTrainingBatchNorm } from '@advprop/dual-bn';
+import { batchNormalization, dualBatchNormalization, hasFusedTrainingBatchNorm } from '@advprop/dual-bn';
+import { layers as tflLayers } from '@tensorflow/tfjs-layers';
 import { buildResNet20 } from '@advprop/models';
 import { pgd } from '@advprop/attacks';
 import { nativeAddon, registerNativeKernels, unregisterNativeKernels } from '@advprop/native-kernels';
@@ -79,6 +80,46 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     for (const key of ['y', 'gx', 'gGamma', 'gBeta', 'movingMean', 'movingVariance'] as const) {
       expect(maxRelDiff(fused[key], composite[key]), key).toBeLessThan(1e-4);
     }
+  });
+
+  it("the plain BN (vanilla models) takes the fused kernel too and matches tfjs-layers' own BN", () => {
+    const random = new SeededRandom(2);
+    const values = Float32Array.from({ length: 6 * 5 * 5 * 8 }, () => random.uniform(-2, 3));
+    const weightValues = Float32Array.from({ length: values.length }, () => random.uniform(-1, 1));
+    const run = (layer: ReturnType<typeof tflLayers.batchNormalization>) => {
+      layer.build([null, 5, 5, 8]);
+      const x = tf.tensor4d(values, [6, 5, 5, 8]);
+      const weight = tf.tensor4d(weightValues, [6, 5, 5, 8]);
+      const [gamma, beta] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, weight)) as tf.Scalar, [gamma!, beta!]);
+      const gx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layer.apply(a, { training: true }) as tf.Tensor, weight)))(x);
+      const out = {
+        gx: gx.dataSync().slice(),
+        gGamma: grads[gamma!.name]!.dataSync().slice(),
+        gBeta: grads[beta!.name]!.dataSync().slice(),
+        moving: layer.getWeights().slice(2).map((t) => t.dataSync().slice()),
+      };
+      tf.dispose([x, weight, gx, ...Object.values(grads)]);
+      return out;
+    };
+    let fusedCalls = 0;
+    const kernel = tf.getKernel(BATCH_NORM_TRAINING_KERNEL, 'wasm')!;
+    tf.unregisterKernel(BATCH_NORM_TRAINING_KERNEL, 'wasm');
+    tf.registerKernel({ ...kernel, kernelFunc: (args) => (fusedCalls++, kernel.kernelFunc(args)) });
+    let ours: ReturnType<typeof run>;
+    try {
+      ours = run(batchNormalization({ momentum: 0.9 }));
+    } finally {
+      tf.unregisterKernel(BATCH_NORM_TRAINING_KERNEL, 'wasm');
+      tf.registerKernel(kernel);
+    }
+    expect(fusedCalls).toBe(2);
+    const stock = run(tflLayers.batchNormalization({ momentum: 0.9 }));
+    expect(maxRelDiff(ours.gx, stock.gx), 'gx').toBeLessThan(1e-4);
+    expect(maxRelDiff(ours.gGamma, stock.gGamma), 'gamma').toBeLessThan(1e-4);
+    expect(maxRelDiff(ours.gBeta, stock.gBeta), 'beta').toBeLessThan(1e-4);
+    expect(maxRelDiff(ours.moving[0]!, stock.moving[0]!), 'moving mean').toBeLessThan(1e-5);
+    expect(maxRelDiff(ours.moving[1]!, stock.moving[1]!), 'moving variance').toBeLessThan(1e-5);
   });
 
   it('a ResNet-20 AdvProp step on wasm with native kernels matches the cpu backend with its own kernels', async () => {

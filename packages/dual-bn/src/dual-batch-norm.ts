@@ -261,11 +261,11 @@ export function hasFusedTrainingBatchNorm(): boolean {
 }
 
 /**
- * Training-mode BN over the last axis in one kernel and its gradient in another, when the backend
- * has them: the composite path (moments, batchNorm and their gradients) runs about 30 small
+ * Training-mode BN over the last axis in one kernel and its gradient in another (undefined when
+ * the backend lacks them): the composite path (moments, batchNorm and their gradients) runs about 30 small
  * kernels per layer and pass. Same numbers as the composite path (biased batch variance).
  */
-function fusedTrainingNormalize(
+export function fusedTrainingNormalize(
   x: Tensor,
   gamma: Tensor | null,
   beta: Tensor | null,

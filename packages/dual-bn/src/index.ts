@@ -17,4 +17,5 @@ export {
   type DualBatchNormalizationArgs,
 } from './dual-batch-norm.js';
 export { toDualBN, toInferenceModel } from './convert.js';
+export { FusedTrainingBatchNormalization, batchNormalization } from './batch-norm.js';
 export { withRoute, getRoute, type BnRoute } from '@advprop/core';

@@ -5,7 +5,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { BatchNormKind, ModelSpec } from '@advprop/core';
 import { ConfigError, SeededRandom, ShapeError } from '@advprop/core';
-import { dualBatchNormalization } from '@advprop/dual-bn';
+import { batchNormalization, dualBatchNormalization } from '@advprop/dual-bn';
 import { SeededDropout } from './seeded-dropout.js';
 
 export type SymbolicTensor = tfl.SymbolicTensor;
@@ -183,11 +183,12 @@ export function input(spec: ModelSpec): SymbolicTensor {
 }
 
 /**
- * The BN layer for a kind: `tf.layers.batchNormalization(args)` for 'plain',
+ * The BN layer for a kind: @advprop/dual-bn's `batchNormalization(args)` for 'plain' (tfjs-layers'
+ * BatchNormalization, saved as one, taking the fused training kernel when the backend has it),
  * `dualBatchNormalization(args)` from @advprop/dual-bn for 'dual' (same arguments).
  */
 export function batchNorm(kind: 'plain' | 'dual', args: BatchNormArgs): Layer {
-  return kind === 'dual' ? dualBatchNormalization(args) : tfl.layers.batchNormalization(args);
+  return kind === 'dual' ? dualBatchNormalization(args) : batchNormalization(args);
 }
 
 /** Round a channel count to a multiple of `divisor`, never below 90% of the request (MobileNet / EfficientNet rule). */
