@@ -60,10 +60,10 @@ const headers = nodeHeaders();
 if (!headers) skip("Node's headers (node_api.h) not found");
 const dnnl = dnnlPaths();
 const cxx = process.env.CXX || 'g++';
-const march = process.env.ADVPROP_NATIVE_MARCH || 'native';
+const march = process.env.ADVPROP_NATIVE_MARCH || (process.arch === 'x64' ? 'x86-64-v2' : '');
 const args = [
   '-O3',
-  `-march=${march}`,
+  ...(march ? [`-march=${march}`] : []),
   '-std=c++17',
   '-Wall',
   '-fPIC',
