@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectFlatTensorCount, withRoute } from '@advprop/core';
+import { BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectFlatTensorCount, maxRelativeError as maxRelDiff, withRoute } from '@advprop/core';
 import { useBackend } from '@advprop/backends';
 import { batchNormalization, dualBatchNormalization, hasFusedTrainingBatchNorm } from '@advprop/dual-bn';
 import { layers as tflLayers } from '@tensorflow/tfjs-layers';
@@ -16,17 +16,6 @@ import { pgd } from '@advprop/attacks';
 import { nativeAddon, registerNativeKernels, unregisterNativeKernels } from '@advprop/native-kernels';
 
 const built = nativeAddon().available;
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]!));
-    const e = Math.abs(a[i]! - b[i]!);
-    if (!(e <= worst)) worst = e;
-  }
-  return scale === 0 ? worst : worst / scale;
-}
 
 /** Run `f` with the native kernels on or off on the current backend (the JS/wasm training kernels stay registered). */
 function withNative<T>(on: boolean, f: () => T): T {

@@ -72,15 +72,4 @@ export function refBackpropInput(g: RefGeometry, filter: ArrayLike<number>, dy: 
   return out;
 }
 
-/** max |a - b| / max |b|: the error relative to the output's scale. */
-export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]!));
-    const err = Math.abs(actual[i]! - expected[i]!);
-    if (!(err <= worst)) worst = err; // NaN propagates
-  }
-  return scale === 0 ? worst : worst / scale;
-}
+export { maxRelativeError } from '@advprop/core';

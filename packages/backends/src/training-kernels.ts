@@ -3,8 +3,8 @@
  * missing ones. Idempotent; the kernel that was registered before is kept as the fallback for
  * the cases we do not handle (NCHW) and can be restored with `unregisterTrainingKernels`.
  */
-import { engine, getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import type { KernelFunc } from '@tensorflow/tfjs-core';
+import { hasKernelOverride, overrideKernel, restoreKernel } from '@advprop/core';
 import {
   makeConv2DBackpropFilter,
   makeConv2DBackpropInput,
@@ -70,7 +70,6 @@ const OPT_IN: Readonly<Record<string, { env: string; kernels: readonly TrainingK
 const MARK = Symbol.for('@advprop/backends/training-kernel');
 /** @advprop/native-kernels' mark: a native kernel is faster than ours, never wrap it. */
 const NATIVE_MARK = Symbol.for('@advprop/native-kernels/kernel');
-type Marked = KernelFunc & { [MARK]?: { previous: KernelConfig | undefined } };
 
 function envFlag(name: string): boolean {
   return typeof process !== 'undefined' && !!process.env?.[name] && process.env[name] !== '0';
@@ -83,43 +82,18 @@ function envFlag(name: string): boolean {
 export function registerTrainingKernels(backendName: string, only?: readonly TrainingKernelName[]): TrainingKernelName[] {
   const optIn = OPT_IN[backendName];
   const names = only ?? (optIn && envFlag(optIn.env) ? optIn.kernels : TRAINING_KERNELS[backendName]) ?? [];
-  const done: TrainingKernelName[] = [];
   for (const kernelName of names) {
-    const existing = getKernel(kernelName, backendName);
-    if (existing && ((existing.kernelFunc as Marked)[MARK] || (existing.kernelFunc as unknown as Record<symbol, unknown>)[NATIVE_MARK])) {
-      done.push(kernelName);
-      continue;
-    }
-    const fallback = existing?.kernelFunc;
-    const kernelFunc = MAKERS[kernelName](backendName, fallback) as Marked;
-    kernelFunc[MARK] = { previous: existing };
-    if (existing) unregisterKernel(kernelName, backendName);
-    // Keep the previous kernel's setupFunc: a wasm kernel binds its wasm function there when the
-    // backend starts, and our fallback to it needs that binding.
-    registerKernel({ kernelName, backendName, kernelFunc, ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}) });
-    done.push(kernelName);
+    overrideKernel(kernelName, backendName, MARK, (fallback) => MAKERS[kernelName](backendName, fallback), [NATIVE_MARK]);
   }
-  return done;
+  return [...names];
 }
 
 /** Restore the kernels that were registered before `registerTrainingKernels` (tests, comparisons). */
 export function unregisterTrainingKernels(backendName: string): void {
-  for (const kernelName of Object.keys(MAKERS) as TrainingKernelName[]) {
-    const existing = getKernel(kernelName, backendName);
-    const mark = existing && (existing.kernelFunc as Marked)[MARK];
-    if (!mark) continue;
-    unregisterKernel(kernelName, backendName);
-    if (mark.previous) {
-      registerKernel(mark.previous);
-      // A kernel registered after its backend started was never set up (wasm cwraps its function there).
-      const instance = engine().registry[backendName];
-      if (instance && mark.previous.setupFunc) mark.previous.setupFunc(instance);
-    }
-  }
+  for (const kernelName of Object.keys(MAKERS)) restoreKernel(kernelName, backendName, MARK);
 }
 
 /** Whether our implementation currently serves `kernelName` on `backendName`. */
 export function hasTrainingKernel(kernelName: TrainingKernelName, backendName: string): boolean {
-  const existing = getKernel(kernelName, backendName);
-  return !!existing && !!(existing.kernelFunc as Marked)[MARK];
+  return hasKernelOverride(kernelName, backendName, MARK);
 }

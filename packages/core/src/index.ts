@@ -6,3 +6,5 @@ export * from './registry.js';
 export * from './validation.js';
 export * from './forward.js';
 export * from './leak-check.js';
+export * from './kernel-override.js';
+export * from './compare.js';

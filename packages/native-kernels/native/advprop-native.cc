@@ -166,108 +166,88 @@ struct ConvGeometry {
 };
 
 // Primitives are cached per geometry: creating one JITs code. The weights live in the layout the
-// primitive prefers (reordered from HWIO per call; filters are small next to activations).
-struct ForwardEntry {
+// primitive prefers, reordered from HWIO per call (filters are small next to activations); the
+// weight gradient is reordered the other way, back to HWIO.
+template <typename Primitive>
+struct ConvEntry {
+  Primitive prim;
   memory scratchpad;
-  dnnl::convolution_forward prim;
-  memory::desc weights_md;
-  bool reorder_weights;
-  dnnl::reorder to_internal;
+  bool reorder_weights = false;
+  dnnl::reorder weights_reorder;  // user -> internal (forward, data gradient) or back (weight gradient)
   memory internal_weights;
   std::string impl;
 };
-struct BackwardDataEntry {
-  memory scratchpad;
-  dnnl::convolution_backward_data prim;
-  memory::desc weights_md;
-  bool reorder_weights;
-  dnnl::reorder to_internal;
-  memory internal_weights;
-  std::string impl;
-};
-struct BackwardWeightsEntry {
-  memory scratchpad;
-  dnnl::convolution_backward_weights prim;
-  memory::desc diff_weights_md;
-  bool reorder_weights;
-  dnnl::reorder to_user;
-  memory internal_diff_weights;
-  std::string impl;
-};
+
+template <typename Primitive, typename PrimitiveDesc>
+std::unique_ptr<ConvEntry<Primitive>> make_entry(const PrimitiveDesc& pd, const memory::desc& internal_md, const ConvGeometry& g,
+                                                 bool back_to_user) {
+  auto e = std::make_unique<ConvEntry<Primitive>>();
+  e->prim = Primitive(pd);
+  e->scratchpad = memory(pd.scratchpad_desc(), cpu_engine());
+  const memory::desc user_md = g.user_weights_md();
+  e->reorder_weights = internal_md != user_md;
+  if (e->reorder_weights) {
+    e->internal_weights = memory(internal_md, cpu_engine());
+    e->weights_reorder = back_to_user ? dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), internal_md, cpu_engine(), user_md))
+                                      : dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user_md, cpu_engine(), internal_md));
+  }
+  e->impl = pd.impl_info_str();
+  return e;
+}
+
+using ForwardEntry = ConvEntry<dnnl::convolution_forward>;
+using BackwardDataEntry = ConvEntry<dnnl::convolution_backward_data>;
+using BackwardWeightsEntry = ConvEntry<dnnl::convolution_backward_weights>;
 
 // One lock for the caches and the buffers their entries own: worker threads of one process share
 // this addon (each loads it), and oneDNN already uses every core inside one call.
 std::mutex conv_mutex;
 
-std::unordered_map<std::string, std::unique_ptr<ForwardEntry>> forward_cache;
-std::unordered_map<std::string, std::unique_ptr<BackwardDataEntry>> backward_data_cache;
-std::unordered_map<std::string, std::unique_ptr<BackwardWeightsEntry>> backward_weights_cache;
+template <typename Entry>
+using ConvCache = std::unordered_map<std::string, std::unique_ptr<Entry>>;
+
+template <typename Entry, typename Make>
+Entry& cached(ConvCache<Entry>& cache, const ConvGeometry& g, Make&& make) {
+  auto& slot = cache[g.key()];
+  if (!slot) slot = make();
+  return *slot;
+}
+
+ConvCache<ForwardEntry> forward_cache;
+ConvCache<BackwardDataEntry> backward_data_cache;
+ConvCache<BackwardWeightsEntry> backward_weights_cache;
 
 ForwardEntry& forward_entry(const ConvGeometry& g) {
-  auto& slot = forward_cache[g.key()];
-  if (!slot) {
+  return cached(forward_cache, g, [&] {
     auto pd = g.forward_pd();
-    auto e = std::make_unique<ForwardEntry>();
-    e->prim = dnnl::convolution_forward(pd);
-    e->scratchpad = memory(pd.scratchpad_desc(), cpu_engine());
-    e->weights_md = pd.weights_desc();
-    e->reorder_weights = e->weights_md != g.user_weights_md();
-    if (e->reorder_weights) {
-      e->internal_weights = memory(e->weights_md, cpu_engine());
-      e->to_internal = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), g.user_weights_md(), cpu_engine(), e->weights_md));
-    }
-    e->impl = pd.impl_info_str();
-    slot = std::move(e);
-  }
-  return *slot;
+    return make_entry<dnnl::convolution_forward>(pd, pd.weights_desc(), g, false);
+  });
 }
 
 BackwardDataEntry& backward_data_entry(const ConvGeometry& g) {
-  auto& slot = backward_data_cache[g.key()];
-  if (!slot) {
-    auto hint = g.forward_pd();
+  return cached(backward_data_cache, g, [&] {
     dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.src_md(), g.any_weights_md(), g.dst_md(),
                                             g.strides(), g.dilates(), g.pad_l(), g.pad_r());
+    // The hint must outlive the primitive's creation: oneDNN keeps a pointer to it.
+    const auto hint = g.forward_pd();
     dnnl::convolution_backward_data::primitive_desc pd(d, ConvGeometry::user_scratchpad(), cpu_engine(), hint);
-    auto e = std::make_unique<BackwardDataEntry>();
-    e->prim = dnnl::convolution_backward_data(pd);
-    e->scratchpad = memory(pd.scratchpad_desc(), cpu_engine());
-    e->weights_md = pd.weights_desc();
-    e->reorder_weights = e->weights_md != g.user_weights_md();
-    if (e->reorder_weights) {
-      e->internal_weights = memory(e->weights_md, cpu_engine());
-      e->to_internal = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), g.user_weights_md(), cpu_engine(), e->weights_md));
-    }
-    e->impl = pd.impl_info_str();
-    slot = std::move(e);
-  }
-  return *slot;
+    return make_entry<dnnl::convolution_backward_data>(pd, pd.weights_desc(), g, false);
+  });
 }
 
 BackwardWeightsEntry& backward_weights_entry(const ConvGeometry& g) {
-  auto& slot = backward_weights_cache[g.key()];
-  if (!slot) {
-    auto hint = g.forward_pd();
+  return cached(backward_weights_cache, g, [&] {
     dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, g.src_md(), g.any_weights_md(),
                                                g.dst_md(), g.strides(), g.dilates(), g.pad_l(), g.pad_r());
+    // The hint must outlive the primitive's creation: oneDNN keeps a pointer to it.
+    const auto hint = g.forward_pd();
     dnnl::convolution_backward_weights::primitive_desc pd(d, ConvGeometry::user_scratchpad(), cpu_engine(), hint);
     // oneDNN 2.6's jit_1x1 weight gradient corrupted the heap here when run with two OpenMP threads
     // after other convolution primitives (reproduced outside tfjs; never alone): take the next one.
     while (std::string(pd.impl_info_str()).rfind("jit_1x1", 0) == 0 && pd.next_impl()) {
     }
-    auto e = std::make_unique<BackwardWeightsEntry>();
-    e->prim = dnnl::convolution_backward_weights(pd);
-    e->scratchpad = memory(pd.scratchpad_desc(), cpu_engine());
-    e->diff_weights_md = pd.diff_weights_desc();
-    e->reorder_weights = e->diff_weights_md != g.user_weights_md();
-    if (e->reorder_weights) {
-      e->internal_diff_weights = memory(e->diff_weights_md, cpu_engine());
-      e->to_user = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), e->diff_weights_md, cpu_engine(), g.user_weights_md()));
-    }
-    e->impl = pd.impl_info_str();
-    slot = std::move(e);
-  }
-  return *slot;
+    return make_entry<dnnl::convolution_backward_weights>(pd, pd.diff_weights_desc(), g, true);
+  });
 }
 
 enum Activation { kLinear = 0, kRelu = 1, kRelu6 = 2 };
@@ -287,7 +267,7 @@ napi_value ConvForward(napi_env env, napi_callback_info info) {
     memory src(g.src_md(), cpu_engine(), x), dst(g.dst_md(), cpu_engine(), y);
     memory user_w(g.user_weights_md(), cpu_engine(), w);
     auto& s = cpu_stream();
-    if (e.reorder_weights) e.to_internal.execute(s, user_w, e.internal_weights);
+    if (e.reorder_weights) e.weights_reorder.execute(s, user_w, e.internal_weights);
     e.prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e.reorder_weights ? e.internal_weights : user_w}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
     s.wait();
     if (bias || activation != kLinear) {
@@ -320,7 +300,7 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
     memory diff_src(g.src_md(), cpu_engine(), dx), diff_dst(g.dst_md(), cpu_engine(), dy);
     memory user_w(g.user_weights_md(), cpu_engine(), w);
     auto& s = cpu_stream();
-    if (e.reorder_weights) e.to_internal.execute(s, user_w, e.internal_weights);
+    if (e.reorder_weights) e.weights_reorder.execute(s, user_w, e.internal_weights);
     e.prim.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, e.reorder_weights ? e.internal_weights : user_w}, {DNNL_ARG_DIFF_SRC, diff_src}, {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
     s.wait();
     return nullptr;
@@ -340,8 +320,8 @@ napi_value ConvBackwardWeights(napi_env env, napi_callback_info info) {
     memory src(g.src_md(), cpu_engine(), x), diff_dst(g.dst_md(), cpu_engine(), dy);
     memory user_dw(g.user_weights_md(), cpu_engine(), dw);
     auto& s = cpu_stream();
-    e.prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, e.reorder_weights ? e.internal_diff_weights : user_dw}, {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
-    if (e.reorder_weights) e.to_user.execute(s, e.internal_diff_weights, user_dw);
+    e.prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, e.reorder_weights ? e.internal_weights : user_dw}, {DNNL_ARG_SCRATCHPAD, e.scratchpad}});
+    if (e.reorder_weights) e.weights_reorder.execute(s, e.internal_weights, user_dw);
     s.wait();
     return nullptr;
   });
@@ -393,6 +373,16 @@ void channel_sums(int64_t rows, int64_t c, std::vector<double>& out, F&& f) {
     for (size_t k = 0; k < channels; k++) out[k] += partial[channels * size_t(t) + k];
 }
 
+// y[row, c] = x[row, c] * scale[c] + shift[c]: batch norm once its per-channel factors are known.
+void scale_and_shift(const float* x, int64_t rows, int64_t c, const float* scale, const float* shift, float* y) {
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* in = x + r * c;
+    float* out = y + r * c;
+    for (int64_t k = 0; k < c; k++) out[k] = in[k] * scale[k] + shift[k];
+  }
+}
+
 // batchNormForward(x, rows, C, gamma | null, beta | null, epsilon, y, mean, variance)
 napi_value BatchNormForward(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -433,14 +423,7 @@ napi_value BatchNormForward(napi_env env, napi_callback_info info) {
       mean_out[k] = mean[size_t(k)];
       var_out[k] = float(var);
     }
-    const float* sc = scale.data();
-    const float* sh = shift.data();
-#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
-    for (int64_t r = 0; r < rows; r++) {
-      const float* in = x + r * c;
-      float* out = y + r * c;
-      for (int64_t k = 0; k < c; k++) out[k] = in[k] * sc[k] + sh[k];
-    }
+    scale_and_shift(x, rows, c, scale.data(), shift.data(), y);
     return nullptr;
   });
 }
@@ -520,14 +503,7 @@ napi_value BatchNormInference(napi_env env, napi_callback_info info) {
       scale[size_t(k)] = float(s);
       shift[size_t(k)] = float((beta ? beta[k] : 0.0) - double(mean[k]) * s);
     }
-    const float* sc = scale.data();
-    const float* sh = shift.data();
-#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
-    for (int64_t r = 0; r < rows; r++) {
-      const float* in = x + r * c;
-      float* out = y + r * c;
-      for (int64_t k = 0; k < c; k++) out[k] = in[k] * sc[k] + sh[k];
-    }
+    scale_and_shift(x, rows, c, scale.data(), shift.data(), y);
     return nullptr;
   });
 }

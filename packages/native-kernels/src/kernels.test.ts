@@ -5,7 +5,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectNoTensorLeak } from '@advprop/core';
+import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectNoTensorLeak, maxRelativeError } from '@advprop/core';
 import {
   NATIVE_KERNEL_NAMES,
   hasNativeKernel,
@@ -28,16 +28,7 @@ function randomTensor(shape: number[], random: SeededRandom, lo = -1, hi = 1): t
 
 function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
   expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync();
-  const y = b.dataSync();
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < y.length; i++) {
-    scale = Math.max(scale, Math.abs(y[i]!));
-    const e = Math.abs(x[i]! - y[i]!);
-    if (!(e <= worst)) worst = e;
-  }
-  return scale === 0 ? worst : worst / scale;
+  return maxRelativeError(a.dataSync(), b.dataSync());
 }
 
 describe('loading the addon', () => {

@@ -47,6 +47,25 @@ export function convGeometry(info: backend_util.Conv2DInfo, groups: number): num
   ];
 }
 
+/** tfjs' geometry of an NHWC convolution from a kernel's attributes (strides, dilations, pad, rounding). */
+function convInfo(xShape: Shape4, filterShape: Shape4, attrs: Record<string, unknown>, depthwise: boolean): backend_util.Conv2DInfo {
+  return backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs['strides'] as number | [number, number],
+    (attrs['dilations'] ?? 1) as number | [number, number],
+    attrs['pad'] as 'same' | 'valid' | number,
+    attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+    depthwise,
+    'channelsLast',
+  );
+}
+
+/** The variance epsilon of a batch-norm kernel call (tfjs' default 1e-3). */
+function varianceEpsilon(args: KernelArgs): number {
+  return Number((args.attrs as Record<string, unknown>)['varianceEpsilon'] ?? 1e-3);
+}
+
 function fallbackOrThrow(name: string, fallback: KernelFunc | undefined, args: KernelArgs, why: string): ReturnType<KernelFunc> {
   if (!fallback) throw new Error(`@advprop/native-kernels: ${name}: ${why}, and the backend has no other ${name} kernel`);
   return fallback(args);
@@ -90,16 +109,7 @@ function makeForward(name: string, addon: NativeAddon, kind: SupportedBackend, f
     if (!x || !filter || x.dtype !== 'float32' || filter.dtype !== 'float32' || !isNhwc(attrs['dataFormat']) || code === undefined || preluActivationWeights) {
       return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
     }
-    const info = backend_util.computeConv2DInfo(
-      x.shape as Shape4,
-      filter.shape as Shape4,
-      attrs['strides'] as number | [number, number],
-      (attrs['dilations'] ?? 1) as number | [number, number],
-      attrs['pad'] as 'same' | 'valid' | number,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-      options.depthwise,
-      'channelsLast',
-    );
+    const info = convInfo(x.shape as Shape4, filter.shape as Shape4, attrs, options.depthwise);
     const geometry = convGeometry(info, options.depthwise ? info.inChannels : 1);
     if (!geometry || (bias && (bias.dtype !== 'float32' || util.sizeFromShape(bias.shape) !== info.outChannels))) {
       return fallbackOrThrow(name, fallback, args, 'unsupported geometry or bias');
@@ -120,16 +130,7 @@ function makeBackwardData(name: string, addon: NativeAddon, kind: SupportedBacke
       return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
     }
     const inputShape = attrs['inputShape'] as Shape4;
-    const info = backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as Shape4,
-      attrs['strides'] as number | [number, number],
-      (attrs['dilations'] ?? 1) as number | [number, number],
-      attrs['pad'] as 'same' | 'valid' | number,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-      depthwise,
-      'channelsLast',
-    );
+    const info = convInfo(inputShape, filter.shape as Shape4, attrs, depthwise);
     const geometry = convGeometry(info, depthwise ? info.inChannels : 1);
     if (!geometry) return fallbackOrThrow(name, fallback, args, 'unsupported geometry');
     const access = new TensorAccess(backend as KernelBackend, kind);
@@ -148,16 +149,7 @@ function makeBackwardFilter(name: string, addon: NativeAddon, kind: SupportedBac
       return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
     }
     const filterShape = attrs['filterShape'] as Shape4;
-    const info = backend_util.computeConv2DInfo(
-      x.shape as Shape4,
-      filterShape,
-      attrs['strides'] as number | [number, number],
-      (attrs['dilations'] ?? 1) as number | [number, number],
-      attrs['pad'] as 'same' | 'valid' | number,
-      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
-      depthwise,
-      'channelsLast',
-    );
+    const info = convInfo(x.shape as Shape4, filterShape, attrs, depthwise);
     const geometry = convGeometry(info, depthwise ? info.inChannels : 1);
     if (!geometry) return fallbackOrThrow(name, fallback, args, 'unsupported geometry');
     const access = new TensorAccess(backend as KernelBackend, kind);
@@ -176,7 +168,7 @@ function makeBatchNormTraining(name: string, addon: NativeAddon, kind: Supported
   return (args) => {
     const { inputs, backend } = args;
     const { x, scale, offset } = inputs as Record<string, TensorInfo | undefined>;
-    const epsilon = Number((args.attrs as Record<string, unknown>)['varianceEpsilon'] ?? 1e-3);
+    const epsilon = varianceEpsilon(args);
     if (!x || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
       return fallbackOrThrow(name, fallback, args, 'unsupported input');
     }
@@ -207,7 +199,7 @@ function makeBatchNormTrainingGrad(name: string, addon: NativeAddon, kind: Suppo
   return (args) => {
     const { inputs, backend } = args;
     const { dy, x, mean, variance, scale } = inputs as Record<string, TensorInfo | undefined>;
-    const epsilon = Number((args.attrs as Record<string, unknown>)['varianceEpsilon'] ?? 1e-3);
+    const epsilon = varianceEpsilon(args);
     if (!dy || !x || !mean || !variance || x.dtype !== 'float32' || dy.dtype !== 'float32' || !util.arraysEqual(dy.shape, x.shape)) {
       return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
     }
@@ -236,7 +228,7 @@ function makeFusedBatchNorm(name: string, addon: NativeAddon, kind: SupportedBac
   return (args) => {
     const { inputs, backend } = args;
     const { x, mean, variance, scale, offset } = inputs as Record<string, TensorInfo | undefined>;
-    const epsilon = Number((args.attrs as Record<string, unknown>)['varianceEpsilon'] ?? 1e-3);
+    const epsilon = varianceEpsilon(args);
     if (!x || !mean || !variance || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
       return fallbackOrThrow(name, fallback, args, 'unsupported input');
     }

@@ -2,15 +2,13 @@
  * Registers the native kernels on the wasm or cpu backend, keeping whatever was registered before
  * as the fallback (and restoring it on unregister). Idempotent.
  */
-import { engine, getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import { hasKernelOverride, overrideKernel, restoreKernel } from '@advprop/core';
 import { nativeAddon } from './addon.js';
 import { KERNEL_MAKERS } from './kernels.js';
 import type { SupportedBackend } from './tensor-access.js';
 
 /** Marks our kernel functions; @advprop/backends checks it so it never wraps them. */
 export const NATIVE_KERNEL_MARK: unique symbol = Symbol.for('@advprop/native-kernels/kernel') as never;
-type Marked = KernelFunc & { [NATIVE_KERNEL_MARK]?: { previous: KernelConfig | undefined } };
 
 export const NATIVE_KERNEL_NAMES: readonly string[] = Object.keys(KERNEL_MAKERS);
 
@@ -36,17 +34,8 @@ export function registerNativeKernels(backendName: string, only?: readonly strin
   for (const kernelName of only ?? NATIVE_KERNEL_NAMES) {
     const maker = KERNEL_MAKERS[kernelName];
     if (!maker) throw new Error(`@advprop/native-kernels: no native kernel named ${kernelName}; there are ${NATIVE_KERNEL_NAMES.join(', ')}`);
-    const existing = getKernel(kernelName, backendName);
-    if (existing && (existing.kernelFunc as Marked)[NATIVE_KERNEL_MARK]) {
-      registered.push(kernelName);
-      continue;
-    }
-    const kernelFunc = maker(status.addon, backendName, existing?.kernelFunc) as Marked;
-    kernelFunc[NATIVE_KERNEL_MARK] = { previous: existing };
-    if (existing) unregisterKernel(kernelName, backendName);
-    // Keep the previous kernel's setupFunc: a wasm kernel binds its wasm function there when the
-    // backend starts, and our fallback to it needs that binding.
-    registerKernel({ kernelName, backendName, kernelFunc, ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}) });
+    const addon = status.addon;
+    overrideKernel(kernelName, backendName, NATIVE_KERNEL_MARK, (fallback) => maker(addon, backendName, fallback));
     registered.push(kernelName);
   }
   return { registered };
@@ -54,24 +43,12 @@ export function registerNativeKernels(backendName: string, only?: readonly strin
 
 /** Put back the kernels that were registered before `registerNativeKernels`. */
 export function unregisterNativeKernels(backendName: string): void {
-  for (const kernelName of NATIVE_KERNEL_NAMES) {
-    const existing = getKernel(kernelName, backendName);
-    const mark = existing && (existing.kernelFunc as Marked)[NATIVE_KERNEL_MARK];
-    if (!mark) continue;
-    unregisterKernel(kernelName, backendName);
-    if (mark.previous) {
-      registerKernel(mark.previous);
-      // wasm binds its kernels in setupFunc when the backend starts; one registered later must be set up now.
-      const instance = engine().registry[backendName];
-      if (instance && mark.previous.setupFunc) mark.previous.setupFunc(instance);
-    }
-  }
+  for (const kernelName of NATIVE_KERNEL_NAMES) restoreKernel(kernelName, backendName, NATIVE_KERNEL_MARK);
 }
 
 /** Whether the native kernel serves `kernelName` on `backendName` now. */
 export function hasNativeKernel(kernelName: string, backendName: string): boolean {
-  const existing = getKernel(kernelName, backendName);
-  return !!existing && !!(existing.kernelFunc as Marked)[NATIVE_KERNEL_MARK];
+  return hasKernelOverride(kernelName, backendName, NATIVE_KERNEL_MARK);
 }
 
 /** OpenMP threads the native kernels use (default: one per core). */
