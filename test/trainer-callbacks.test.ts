@@ -1,11 +1,11 @@
 /**
  * Callbacks from outside the trainer package: the documented hook order, numbers-only events,
- * and a user callback that stops training.
+ * and a user callback that interrupts training (stop) or ends it (finish).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HOOK_ORDER, type Callback, type HookName, type TrainEvent } from '@advprop/core';
+import { HOOK_ORDER, TrainingInterruptedError, type Callback, type HookName, type TrainEvent } from '@advprop/core';
 import { train } from '@advprop/trainer';
 import { testRegistry, tinyConfig } from '../packages/trainer/src/__fixtures__/tiny.js';
 
@@ -44,7 +44,7 @@ describe('trainer callbacks', () => {
     expect(calls.at(-1)!.event.metrics.clean_accuracy).toBeGreaterThan(0.5);
   });
 
-  it('a user callback can stop training; the epoch end and train end still run', async () => {
+  it('control.stop() interrupts after the current batch: no epoch end, train() rejects with the true position', async () => {
     const registry = testRegistry();
     const { cb, calls } = recorder();
     const stopper: Callback = {
@@ -53,7 +53,26 @@ describe('trainer callbacks', () => {
         if (event.step === 3) control.stop('enough');
       },
     };
-    const r = await train(tinyConfig({ epochs: 5, batchSize: 64 }), { registry, callbacks: [stopper, cb] });
+    const error = await train(tinyConfig({ epochs: 5, batchSize: 64 }), { registry, callbacks: [stopper, cb] }).catch((e: unknown) => e);
+    await registry.dispose();
+    expect(error).toBeInstanceOf(TrainingInterruptedError);
+    expect((error as TrainingInterruptedError).position).toEqual({ epoch: 0, batchInEpoch: 3, step: 3 });
+    expect((error as TrainingInterruptedError).reason).toBe('enough');
+    expect(calls.filter((c) => c.hook === 'onBatchEnd')).toHaveLength(3);
+    expect(calls.map((c) => c.hook)).not.toContain('onEpochEnd');
+    expect(calls.map((c) => c.hook)).not.toContain('onTrainEnd');
+  });
+
+  it('control.finish() ends the run: the epoch end and train end still run, and the summary says why', async () => {
+    const registry = testRegistry();
+    const { cb, calls } = recorder();
+    const finisher: Callback = {
+      name: 'finish-at-step-3',
+      onBatchEnd: (event, control) => {
+        if (event.step === 3) control.finish('enough');
+      },
+    };
+    const r = await train(tinyConfig({ epochs: 5, batchSize: 64 }), { registry, callbacks: [finisher, cb] });
     r.dispose();
     await registry.dispose();
     expect(r.summary.steps).toBe(3);

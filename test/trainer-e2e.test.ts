@@ -18,6 +18,7 @@ import { dualBnLayers, withRoute } from '@advprop/dual-bn';
 import { loadModel } from '@advprop/dual-bn/node';
 import { loadMnistPackage } from '@advprop/datasets';
 import { train, type RunSummary, type TrainMode } from '@advprop/trainer';
+import { stepBudgetMs } from './step-budget.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -54,6 +55,10 @@ function config(mode: TrainMode, outDir?: string) {
 
 const summaries: Partial<Record<TrainMode, RunSummary>> = {};
 
+// Each run: 2 epochs of 2000 / 16 batches, PGD-3 at most per step (adversarial mode's attack
+// counts as 3 extra forward-backward passes).
+const E2E_BUDGET_MS = stepBudgetMs(2 * (2000 / 16) * 4);
+
 describe('training on MNIST', () => {
   it('vanilla learns', async () => {
     const r = await train(config('vanilla'));
@@ -62,7 +67,7 @@ describe('training on MNIST', () => {
     console.info('vanilla', JSON.stringify(r.summary));
     expect(r.summary.clean_accuracy).toBeGreaterThan(0.75);
     expect(r.summary.aux_accuracy).toBeNull();
-  });
+  }, E2E_BUDGET_MS);
 
   it('adversarial (Madry) learns and is more robust than vanilla at eps 0.1', async () => {
     const r = await train(config('adversarial'));
@@ -73,7 +78,7 @@ describe('training on MNIST', () => {
     const vanilla = summaries.vanilla?.robust_accuracy.fgsm;
     expect(vanilla).toBeDefined();
     expect(r.summary.robust_accuracy.fgsm).toBeGreaterThan((vanilla as number) + 0.1);
-  });
+  }, E2E_BUDGET_MS);
 
   it('advprop learns, updates both BN sets, and its inference export predicts like the main route', async () => {
     const out = path.join(tmp, 'advprop');
@@ -115,7 +120,7 @@ describe('training on MNIST', () => {
     } finally {
       r.dispose();
     }
-  });
+  }, E2E_BUDGET_MS);
 
   it('fast-advprop learns', async () => {
     const r = await train(config('fast-advprop'));
@@ -124,5 +129,5 @@ describe('training on MNIST', () => {
     console.info('fast-advprop', JSON.stringify(r.summary));
     expect(r.summary.clean_accuracy).toBeGreaterThan(0.7);
     expect(r.summary.aux_accuracy).toBeGreaterThan(0.4);
-  });
+  }, E2E_BUDGET_MS);
 });

@@ -27,9 +27,10 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-function start(outDir: string, resume = false): { proc: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+function start(outDir: string, resume = false, env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
   const proc = spawn(process.execPath, ['--conditions=@advprop/source', '--import', tsxLoader, child, outDir, ...(resume ? ['resume'] : [])], {
     cwd: path.join(here, '..'),
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -109,5 +110,33 @@ describe('kill and resume', () => {
       .filter((l) => l.type === 'batch')
       .map((l) => l.step);
     expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('a kill during the final export leaves no leftovers after the next start, and the run ends as an uninterrupted one', async () => {
+    const full = path.join(tmp, 'full');
+    const killed = path.join(tmp, 'killed-in-export');
+    const first = await start(killed, false, { ADVPROP_TEST_KILL_IN_EXPORT: '1' }).done;
+    expect(first.signal, first.stderr).toBe('SIGKILL');
+    expect(await exists(path.join(killed, 'summary.json'))).toBe(false);
+    const inference = path.join(killed, 'model-inference');
+    const leftBehind = await fs.readdir(inference);
+    // The kill came before model.json: its temporary file and the unreferenced shards are there.
+    expect(leftBehind.some((f) => f.startsWith('.model.json.') && f.endsWith('.tmp'))).toBe(true);
+    expect(leftBehind.some((f) => f.endsWith('.bin'))).toBe(true);
+    expect(leftBehind).not.toContain('model.json');
+
+    const resumed = await start(killed, true).done;
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const summary = JSON.parse(resumed.stdout.trim().split('\n').at(-1) as string);
+    expect(summary.steps).toBe(20);
+    const json = JSON.parse(await fs.readFile(path.join(inference, 'model.json'), 'utf8')) as { weightsManifest: { paths: string[] }[] };
+    expect((await fs.readdir(inference)).sort()).toEqual(['model.json', ...json.weightsManifest.flatMap((g) => g.paths)].sort());
+    const everything = async (d: string): Promise<string[]> =>
+      (await fs.readdir(d, { withFileTypes: true })).flatMap((e) => [e.name]).concat(
+        ...(await Promise.all((await fs.readdir(d, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => everything(path.join(d, e.name))))),
+      );
+    const names = await everything(killed);
+    expect(names.filter((n) => n.endsWith('.tmp') || n.startsWith('.tmp-') || n === 'lock.json')).toEqual([]);
+    expect(await finalWeights(killed)).toEqual(await finalWeights(full)); // `full` from the test above
   });
 });

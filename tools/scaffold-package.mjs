@@ -61,21 +61,9 @@ for (const k of ['dependencies', 'peerDependencies', 'peerDependenciesMeta', 'de
 writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n');
 writeFileSync(
   join(root, 'tsup.config.ts'),
-  `import { defineConfig } from 'tsup';
+  `import { packageConfig } from '../../tsup.shared';
 
-export default defineConfig({
-  entry: [${entries.map((e) => `'src/${e}.ts'`).join(', ')}],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  // One copy of each module shared by all entries in the CJS build too (classes registered with
-  // tfjs serialization must not be duplicated), and import.meta.url available in CJS.
-  splitting: true,
-  shims: true,
-  target: 'es2022',
-  platform: 'node',
-});
+export default packageConfig([${entries.map((e) => `'src/${e}.ts'`).join(', ')}]);
 `,
 );
 writeFileSync(

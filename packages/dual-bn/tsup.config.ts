@@ -1,15 +1,3 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.shared';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/node.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  // One copy of each module shared by all entries in the CJS build too (classes registered with
-  // tfjs serialization must not be duplicated), and import.meta.url available in CJS.
-  splitting: true,
-  shims: true,
-  target: 'es2022',
-  platform: 'node',
-});
+export default packageConfig(['src/index.ts', 'src/node.ts']);

@@ -8,7 +8,10 @@
  * which starts this file under tsx with the @advprop/source condition (no build needed).
  * Prints one JSON line. Flags: --backend --batch --k --steps --warmup --eps (0-255 units)
  * --profile (per-kernel time table on stderr) --seed --stock-kernels (tfjs' own kernels, for before/after;
- * ADVPROP_NATIVE_KERNELS=0 keeps our JS/wasm training kernels but not the native ones).
+ * ADVPROP_NATIVE_KERNELS=0 keeps our JS/wasm training kernels but not the native ones)
+ * --memory-every N (sample the tensor count and RSS every N timed steps: `memory` in the JSON line).
+ * The line's `wasm_heap_mb` is the wasm backend's memory at the end, which is its peak: a wasm
+ * memory only grows.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '0' },
     profile: { type: 'boolean', default: false },
     'stock-kernels': { type: 'boolean', default: false },
+    'memory-every': { type: 'string', default: '0' },
   },
   allowPositionals: false,
 });
@@ -38,6 +42,8 @@ const batch = Number(values.batch);
 const k = Number(values.k);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
+const memoryEvery = Number(values['memory-every']);
+if (!Number.isInteger(memoryEvery) || memoryEvery < 0) throw new Error(`--memory-every must be a non-negative integer, got ${values['memory-every']}`);
 for (const [name, v] of Object.entries({ batch, k, steps, warmup })) {
   if (!Number.isInteger(v) || v < (name === 'warmup' ? 0 : 1)) throw new Error(`--${name} must be a positive integer, got ${String(v)}`);
 }
@@ -93,6 +99,8 @@ const rssBefore = process.memoryUsage().rss;
 let profile: Awaited<ReturnType<typeof tf.profile>> | undefined;
 const t0 = performance.now();
 let lastLoss = NaN;
+const mb = (bytes: number) => +(bytes / 2 ** 20).toFixed(1);
+const memory: { step: number; tensors: number; rss_mb: number }[] = [];
 for (let i = 0; i < steps; i++) {
   if (values.profile && i === steps - 1) {
     profile = await tf.profile(() => {
@@ -101,10 +109,13 @@ for (let i = 0; i < steps; i++) {
   } else {
     lastLoss = step();
   }
+  if (memoryEvery > 0 && (i + 1) % memoryEvery === 0) memory.push({ step: i + 1, tensors: tf.memory().numTensors, rss_mb: mb(process.memoryUsage().rss) });
 }
 const ms = (performance.now() - t0) / steps;
 const tensorsAfter = tf.memory().numTensors;
 const rssAfter = process.memoryUsage().rss;
+// The wasm backend's heap (its module's memory; absent on other backends).
+const wasmHeap = (tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength;
 
 if (profile) {
   const byKernel = new Map<string, { ms: number; calls: number }>();
@@ -139,6 +150,16 @@ console.log(
     rss_mb_before: +(rssBefore / 2 ** 20).toFixed(1),
     rss_mb_after: +(rssAfter / 2 ** 20).toFixed(1),
     rss_growth_pct: +((100 * (rssAfter - rssBefore)) / rssBefore).toFixed(2),
+    wasm_heap_mb: wasmHeap !== undefined ? mb(wasmHeap) : null,
+    ...(memory.length > 0
+      ? {
+          rss_mb_min: Math.min(...memory.map((m) => m.rss_mb)),
+          rss_mb_max: Math.max(...memory.map((m) => m.rss_mb)),
+          tensors_min: Math.min(...memory.map((m) => m.tensors)),
+          tensors_max: Math.max(...memory.map((m) => m.tensors)),
+          memory,
+        }
+      : {}),
   }),
 );
 tf.dispose([x, y, yOneHot]);

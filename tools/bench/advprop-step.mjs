@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run bench -- --backend NAME --batch 128 --k 1 --steps N [--workers W] [--no-torch] [--profile]
- *   [--stock-kernels] [--torch-threads T] [--torch-device cpu|cuda] [--warmup N] [--eps E]`
+ *   [--stock-kernels] [--torch-threads T] [--torch-device cpu|cuda] [--warmup N] [--eps E] [--memory-every N]`
  *
  * 1. Runs our AdvProp step (advprop-step-main.ts, or advprop-step-parallel.ts with --workers > 1)
  *    under tsx with the `@advprop/source` condition, so no build is needed; prints its JSON line.
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     'no-torch': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'stock-kernels': { type: 'boolean', default: false },
+    'memory-every': { type: 'string' },
   },
 });
 
@@ -39,6 +40,13 @@ const ourArgs = ['--backend', values.backend, '--batch', values.batch, '--k', va
 if (values.eps !== undefined) ourArgs.push('--eps', values.eps);
 if (values.profile) ourArgs.push('--profile');
 if (values['stock-kernels']) ourArgs.push('--stock-kernels');
+if (values['memory-every'] !== undefined) {
+  if (Number(values.workers) > 1) {
+    console.error('bench: --memory-every samples one process; it does not combine with --workers');
+    process.exit(2);
+  }
+  ourArgs.push('--memory-every', values['memory-every']);
+}
 const workers = Number(values.workers);
 const entry = workers > 1 ? join(here, 'advprop-step-parallel.ts') : join(here, 'advprop-step-main.ts');
 if (workers > 1) ourArgs.push('--workers', String(workers));

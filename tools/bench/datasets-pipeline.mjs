@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { SeededRandom, createRegistry } from '@advprop/core';
-import { datasets, encodeCifarRecords, randomCrop, horizontalFlip, corrupt, CORRUPTIONS } from '@advprop/datasets';
+import { randomCrop, horizontalFlip, corrupt, CORRUPTIONS } from '@advprop/datasets';
+import { datasets, encodeCifarRecords } from '@advprop/datasets/node';
 
 const { values: args } = parseArgs({
   options: {

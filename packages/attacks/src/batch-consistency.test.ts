@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expectNoTensorLeak, SeededRandom, type Attacker } from '@advprop/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advprop, bim, diFgsm, diverseInputs, diverseInputsPerSample, firstSuccess, miFgsm, pgd, pgdL2, SampleRandom, sampleKeys } from './index.js';
+import { advprop, apgd, apgdT, bim, diFgsm, fab, square, diverseInputs, diverseInputsPerSample, firstSuccess, miFgsm, pgd, pgdL2, SampleRandom, sampleKeys } from './index.js';
 import { smallNet, uniformBatch, useCpu } from './__fixtures__/models.js';
 
 beforeAll(useCpu);
@@ -13,12 +13,19 @@ const cases: { name: string; norm: 'linf' | 'l2'; eps: number; make: () => Attac
   { name: 'pgd restarts', norm: 'linf', eps: 0.1, make: () => pgd({ epsilon: 0.1, steps: 2, restarts: 3 }) },
   { name: 'pgd-l2 random start + restarts', norm: 'l2', eps: 0.5, make: () => pgdL2({ epsilon: 0.5, steps: 3, restarts: 2 }) },
   { name: 'pgd random targets, cw', norm: 'linf', eps: 0.1, make: () => pgd({ epsilon: 0.1, steps: 3, targeted: 'random', loss: 'cw' }) },
-  { name: 'advprop preset', norm: 'linf', eps: 3 / 255, make: () => advprop({ epsilonPixels: 3 }) },
+  { name: 'advprop preset', norm: 'linf', eps: 3 / 255, make: () => advprop({ epsilon: '3/255' }) },
   { name: 'di-fgsm', norm: 'linf', eps: 0.1, make: () => diFgsm({ epsilon: 0.1, steps: 3, diversity: { probability: 0.5, resizeRate: 0.8 } }) },
   { name: 'm-di2-fgsm grow', norm: 'linf', eps: 0.1, make: () => diFgsm({ epsilon: 0.1, steps: 3, momentum: 1, diversity: { probability: 0.7, resizeRate: 1.3 } }) },
   { name: 'bim', norm: 'linf', eps: 0.1, make: () => bim({ epsilon: 0.1, steps: 3 }) },
   { name: 'mi-fgsm l2', norm: 'l2', eps: 0.5, make: () => miFgsm({ epsilon: 0.5, steps: 3, norm: 'l2' }) },
   { name: 'first-success', norm: 'linf', eps: 0.1, make: () => firstSuccess([pgd({ epsilon: 0.05, steps: 1 }), pgd({ epsilon: 0.1, steps: 2 })]) },
+  { name: 'apgd ce', norm: 'linf', eps: 0.1, make: () => apgd({ epsilon: 0.1, steps: 6 }) },
+  { name: 'apgd dlr l2 restarts', norm: 'l2', eps: 0.5, make: () => apgd({ epsilon: 0.5, steps: 5, norm: 'l2', loss: 'dlr', restarts: 2 }) },
+  { name: 'apgd-t', norm: 'linf', eps: 0.1, make: () => apgdT({ epsilon: 0.1, steps: 4, targetClasses: 2 }) },
+  { name: 'fab restarts', norm: 'linf', eps: 0.1, make: () => fab({ epsilon: 0.1, steps: 5, restarts: 2 }) },
+  { name: 'fab-t l2', norm: 'l2', eps: 0.5, make: () => fab({ epsilon: 0.5, steps: 5, norm: 'l2', targeted: true, targetClasses: 2 }) },
+  { name: 'square', norm: 'linf', eps: 0.1, make: () => square({ epsilon: 0.1, queries: 40 }) },
+  { name: 'square l2', norm: 'l2', eps: 0.5, make: () => square({ epsilon: 0.5, norm: 'l2', queries: 40 }) },
 ];
 
 describe('batch consistency of the random attacks', () => {

@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  definePlugin,
+  consoleLogger,
+  SeededRandom,
   ShapeError,
   z,
   type Attacker,
@@ -15,11 +16,10 @@ import {
   type ForwardFn,
   type Logger,
   type OptionsSchema,
-  type Plugin,
-  type PluginContext,
-  type SeededRandom,
 } from '@advprop/core';
+import { declareAttack, type AttackDeclaration } from './declare-attack.js';
 import { project, type Norm } from './gradient-attack.js';
+import { inputGradient } from './input-gradient.js';
 import { attackObjective, type AttackLoss } from './losses.js';
 import { runPrepared, type PreparedRequest } from './request.js';
 import { chooseTargets, type TargetMode } from './targets.js';
@@ -74,25 +74,27 @@ export interface AttackerDefinition<N extends string, S extends OptionsSchema> {
   attack(context: AttackContext, options: z.output<S>): tf.Tensor;
 }
 
-/** Declare a custom attacker plugin; register it with `registry.use([...])` or `register`. */
+/**
+ * Declare a custom attack, like the built-ins (declare-attack.ts): the result is the registry
+ * plugin (`registry.use([myAttack])`) and the factory (`myAttack(options).attack(request)`).
+ */
 export function defineAttacker<const N extends string, S extends OptionsSchema = z.ZodObject<{}>>(
   definition: AttackerDefinition<N, S>,
-): Plugin<'attacker', N, S> {
+): AttackDeclaration<N, S> {
   if (typeof definition?.attack !== 'function') throw new TypeError('defineAttacker needs an attack(context, options) function');
   const schema = (definition.options ?? z.object({}).strict()) as S;
-  return definePlugin<'attacker', N, S>({
-    kind: 'attacker',
+  return declareAttack<N, S, Attacker>({
     name: definition.name,
     ...(definition.description !== undefined ? { description: definition.description } : {}),
     options: schema,
-    create: (context: PluginContext, options: z.output<S>) => customAttacker(definition, options, context),
+    build: (options, random, context) => customAttacker(definition, options, { random: random ?? new SeededRandom(0), log: context?.log ?? consoleLogger }),
   });
 }
 
 function customAttacker<N extends string, S extends OptionsSchema>(
   definition: AttackerDefinition<N, S>,
   options: z.output<S>,
-  plugin: PluginContext,
+  plugin: { readonly random: SeededRandom; readonly log: Logger },
 ): Attacker {
   const range = typeof definition.range === 'function' ? definition.range(options) : (definition.range ?? DEFAULT_RANGE);
   const where = `attacker "${definition.name}"`;
@@ -141,7 +143,7 @@ function contextFor(p: PreparedRequest, log: Logger): AttackContext {
               confidence: options.confidence,
             }),
           );
-        return tf.grad(objective)(xAdv);
+        return inputGradient(objective)(xAdv);
       });
     },
     project: (candidate, { norm, epsilon }) => project(candidate, p.x, norm, epsilon, p.range),

@@ -8,12 +8,12 @@ import { linearModel, uniformBatch, useCpu } from './__fixtures__/models.js';
 beforeAll(useCpu);
 
 describe('units', () => {
-  it('resolves fractions, strings and pixels', () => {
+  it('resolves numbers and fraction strings (the one epsilon vocabulary)', () => {
     expect(resolveEpsilon(0.03)).toBe(0.03);
     expect(resolveEpsilon('8/255')).toBeCloseTo(8 / 255, 12);
     expect(resolveEpsilon(' 0.5 ')).toBe(0.5);
-    expect(resolveEpsilon({ pixels: 4 })).toBeCloseTo(4 / 255, 12);
-    expect(resolveEpsilon({ pixels: 4 }, [-1, 1])).toBeCloseTo(8 / 255, 12);
+    expect(resolveEpsilon('4/255', [-1, 1])).toBeCloseTo(8 / 255, 12);
+    expect(() => amountToFraction({ pixels: 4 } as never)).toThrow(/expected a number or a string like "8\/255"/);
     expect(resolveEpsilon('1e-2')).toBe(0.01);
     expect(() => amountToFraction(-0.1)).toThrow(/epsilon: must be >= 0/);
     expect(() => amountToFraction('eight')).toThrow(ConfigError);
@@ -22,11 +22,12 @@ describe('units', () => {
   });
 
   it('advpropPreset derives K and the step', () => {
-    expect(advpropPreset(1)).toMatchObject({ epsilon: 1 / 255, steps: 1, stepSize: 1 / 255, targeted: 'random', route: 'aux' });
-    expect(advpropPreset(2).steps).toBe(3);
-    expect(advpropPreset(4)).toMatchObject({ epsilon: 4 / 255, steps: 5 });
-    expect(() => advpropPreset(5)).toThrow(/1\.\.4/);
+    expect(advpropPreset('1/255')).toMatchObject({ epsilon: 1 / 255, steps: 1, stepSize: 1 / 255, targeted: 'random', route: 'aux' });
+    expect(advpropPreset(2 / 255).steps).toBe(3);
+    expect(advpropPreset('4/255')).toMatchObject({ epsilon: 4 / 255, steps: 5 });
+    expect(() => advpropPreset('5/255')).toThrow(/1\.\.4/);
     expect(() => advpropPreset(0)).toThrow(ConfigError);
+    expect(() => advpropPreset('1.5/255')).toThrow(ConfigError);
   });
 
   it('chooseTargets never picks the true class and covers the others', () => {
@@ -63,7 +64,7 @@ describe('bad input', () => {
     expect(() => fgsm({ steps: 3 } as never)).toThrow(/steps/); // FGSM has no steps
     const registry = createRegistry().use(attacks);
     await expect(registry.resolve('attacker', 'pgd', { epsilon: -1 })).rejects.toThrow(/Invalid options for attacker "pgd"[\s\S]*epsilon/);
-    await expect(registry.resolveDynamic('attacker', 'advprop', { epsilonPixels: 8 })).rejects.toThrow(/epsilonPixels/);
+    await expect(registry.resolveDynamic('attacker', 'advprop', { epsilon: '8/255' })).rejects.toThrow(/epsilon: must be k\/255/);
     await registry.dispose();
   });
 

@@ -14,6 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, SeededRandom, type Attacker, type AttackRequest, type BnRoute } from '@advprop/core';
+import { inputGradient } from './input-gradient.js';
+import { checkEpsilonFraction } from './model-wrapper.js';
 import { attackObjective, attackSucceeded, type AttackLoss } from './losses.js';
 import { runChecked, type CheckedRequest } from './request.js';
 import { SAMPLE_STREAM, SampleRandom } from './sample-random.js';
@@ -94,6 +96,8 @@ export class GradientAttack implements Attacker {
 
   attack(request: AttackRequest): tf.Tensor {
     const s = this.settings;
+    // an Linf epsilon above the whole range is a unit mistake (8 meant as 8/255), named with the wrapper's range
+    checkEpsilonFraction(s.epsilon, s.norm, undefined, `attacker "${this.name}"`, request?.model);
     return runChecked(
       request,
       { where: `attacker "${this.name}"`, range: s.range, route: s.route, training: s.training, checkLogits: s.checkLogits, random: this.random },
@@ -143,7 +147,8 @@ export class GradientAttack implements Attacker {
       // A check failing inside tf.grad would leak the tensors the tape saved, so the first pass
       // records the error, returns a placeholder objective and the error is thrown after tf.grad.
       let failure: { error: unknown } | undefined;
-      const rawGradient = tf.grad((xa: tf.Tensor) => {
+      // inputGradient: d/dx only, without the filter gradients tfjs' fused conv computes eagerly
+      const rawGradient = inputGradient((xa: tf.Tensor) => {
         const input = diversity && diversityStreams ? diverseInputsPerSample(xa, diversity, diversityStreams) : xa;
         const logits = p.forward(input) as tf.Tensor2D;
         if (!classTensor) {

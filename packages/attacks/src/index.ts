@@ -1,35 +1,8 @@
 /**
  * @advprop/attacks: adversarial attacks for TensorFlow.js as advprop registry plugins.
  */
-export {
-  attacks,
-  fgsmPlugin,
-  fgmPlugin,
-  bimPlugin,
-  pgdPlugin,
-  pgdL2Plugin,
-  miFgsmPlugin,
-  diFgsmPlugin,
-  advpropPlugin,
-  firstSuccessPlugin,
-  fgsm,
-  fgm,
-  bim,
-  pgd,
-  pgdL2,
-  miFgsm,
-  diFgsm,
-  advprop,
-  advpropPreset,
-  Fgsm,
-  Fgm,
-  Bim,
-  Pgd,
-  PgdL2,
-  MiFgsm,
-  DiFgsm,
-  type AdvpropSchedule,
-} from './attacks.js';
+export { attacks, fgsm, fgm, bim, pgd, pgdL2, miFgsm, diFgsm, advprop, firstSuccessPlugin, advpropPreset, type AdvpropSchedule } from './attacks.js';
+export { declareAttack, type AttackDeclaration, type AttackSpec } from './declare-attack.js';
 export {
   GradientAttack,
   GRADIENT_DEFAULTS,
@@ -60,3 +33,34 @@ export {
 export { looksLikeProbabilities } from './validate.js';
 export { SampleRandom, SAMPLE_STREAM, sampleKeys, hashWords } from './sample-random.js';
 export * from './options.js';
+export { apgd, apgdT, apgdCheckpoints, apgdSchema, type ApgdOptions, type ApgdLoss } from './apgd.js';
+export { fab, Fab, fabSchema, projectOntoHyperplane, type FabOptions, type MinimumNormResult } from './fab.js';
+export { square, Square, squareSchema, squareP, type SquareOptions } from './square.js';
+export { dlrLoss, dlrTargetedLoss } from './attack-core.js';
+export {
+  autoAttack,
+  autoAttackPlan,
+  type AutoAttackOptions,
+  type AutoAttackResult,
+  type AutoAttackVersion,
+  type AutoAttackName,
+  type AutoAttackProgress,
+  type AutoAttackWarning,
+  type AutoAttackCheck,
+  type AttackBreakdown,
+} from './auto-attack.js';
+export {
+  wrapModel,
+  checkEpsilonFraction,
+  isWrappedModel,
+  isGraphModel,
+  WRAPPED_MODEL,
+  type WrappedModel,
+  type ModelWrapperOptions,
+  type GraphModelLike,
+  type AnyModel,
+  type OutputKind,
+  type Layout,
+} from './model-wrapper.js';
+export { withInputGradientsOnly, inputGradient, FILTER_GRADIENT_KERNELS } from './input-gradient.js';
+export { runAutoAttackSuite, autoAttackSuiteSchema, type AutoAttackSuiteOptions, type AutoAttackSummary } from './auto-attack-suite.js';

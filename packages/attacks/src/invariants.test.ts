@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expectNoTensorLeak, SeededRandom, getRoute, type Attacker } from '@advprop/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advprop, bim, diFgsm, fgm, fgsm, miFgsm, pgd, pgdL2, GradientAttack } from './index.js';
+import { advprop, apgd, apgdT, bim, diFgsm, fab, fgm, fgsm, miFgsm, pgd, pgdL2, square } from './index.js';
 import { linearModel, routedModel, smallNet, uniformBatch, useCpu, weightValues } from './__fixtures__/models.js';
 
 beforeAll(useCpu);
 
-type Factory = (epsilon: number | string, random: SeededRandom) => GradientAttack;
+type Factory = (epsilon: number | string, random: SeededRandom) => Attacker;
 
 // Every attack and norm, with the options that change its code path.
 const cases: { name: string; norm: 'linf' | 'l2'; eps: number; make: Factory; deterministic: boolean }[] = [
@@ -24,7 +24,17 @@ const cases: { name: string; norm: 'linf' | 'l2'; eps: number; make: Factory; de
   { name: 'mi-fgsm l2', norm: 'l2', eps: 0.5, make: (e, r) => miFgsm({ epsilon: e, steps: 4, norm: 'l2' }, r), deterministic: true },
   { name: 'di-fgsm', norm: 'linf', eps: 0.1, make: (e, r) => diFgsm({ epsilon: e, steps: 4, diversity: { probability: 1, resizeRate: 0.8 } }, r), deterministic: false },
   { name: 'di-fgsm grow', norm: 'linf', eps: 0.1, make: (e, r) => diFgsm({ epsilon: e, steps: 3, diversity: { probability: 1, resizeRate: 1.3 } }, r), deterministic: false },
-  { name: 'advprop', norm: 'linf', eps: 3 / 255, make: (e, r) => (e === 0 ? fgsm({ epsilon: 0 }, r) : advprop({ epsilonPixels: 3 }, r)), deterministic: false },
+  { name: 'advprop', norm: 'linf', eps: 3 / 255, make: (e, r) => (e === 0 ? fgsm({ epsilon: 0 }, r) : advprop({ epsilon: '3/255' }, r)), deterministic: false },
+  // the AutoAttack family
+  { name: 'apgd ce', norm: 'linf', eps: 0.1, make: (e, r) => apgd({ epsilon: e, steps: 6 }, r), deterministic: false },
+  { name: 'apgd dlr l2 restarts', norm: 'l2', eps: 0.5, make: (e, r) => apgd({ epsilon: e, steps: 5, norm: 'l2', loss: 'dlr', restarts: 2 }, r), deterministic: false },
+  { name: 'apgd-t', norm: 'linf', eps: 0.1, make: (e, r) => apgdT({ epsilon: e, steps: 4, targetClasses: 2 }, r), deterministic: false },
+  { name: 'apgd eot', norm: 'linf', eps: 0.1, make: (e, r) => apgd({ epsilon: e, steps: 3, eot: 2 }, r), deterministic: false },
+  // FAB's perturbations are minimal, so a smaller eps keeps the 'it does move' check meaningful
+  { name: 'fab', norm: 'linf', eps: 0.05, make: (e, r) => fab({ epsilon: e, steps: 6 }, r), deterministic: false },
+  { name: 'fab-t l2 restarts', norm: 'l2', eps: 0.3, make: (e, r) => fab({ epsilon: e, steps: 5, norm: 'l2', targeted: true, targetClasses: 2, restarts: 2 }, r), deterministic: false },
+  { name: 'square', norm: 'linf', eps: 0.1, make: (e, r) => square({ epsilon: e, queries: 40 }, r), deterministic: false },
+  { name: 'square l2', norm: 'l2', eps: 0.5, make: (e, r) => square({ epsilon: e, norm: 'l2', queries: 40 }, r), deterministic: false },
 ];
 
 describe('invariants of every attack and norm', () => {
@@ -125,7 +135,7 @@ describe('BN route', () => {
     expect(Array.from(viaMain.dataSync())).not.toEqual(Array.from(viaAux.dataSync()));
     // the advprop preset defaults to the auxiliary BN; a request's route overrides it
     routed.seen.length = 0;
-    const pre = advprop({ epsilonPixels: 1 });
+    const pre = advprop({ epsilon: '1/255' });
     tf.dispose(pre.attack({ model: routed, x, labels }));
     expect(new Set(routed.seen)).toEqual(new Set(['aux']));
     routed.seen.length = 0;

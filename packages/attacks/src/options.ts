@@ -84,8 +84,11 @@ export const diFgsmSchema = z
 
 export const advpropSchema = z
   .object({
-    /** Epsilon in 0-255 pixel units, 1..4 (AdvProp's range). */
-    epsilonPixels: z.number().int().min(1).max(4).default(1),
+    /** Epsilon k/255 with k in 1..4 (AdvProp's range); steps and step size follow from it. */
+    epsilon: epsilonSchema.default(1 / 255).refine((e) => {
+      const k = Math.round(e * 255);
+      return k >= 1 && k <= 4 && Math.abs(e * 255 - k) <= 1e-6;
+    }, 'must be k/255 with k in 1..4 (AdvProp\'s range), e.g. "2/255"'),
     randomStart: z.boolean().default(true),
     targeted: z.enum(TARGET_MODES).default('random'),
     loss: z.enum(['ce', 'cw']).default('ce'),

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRegistry, expectFlatTensorCount, expectNoTensorLeak, SeededRandom } from '@advprop/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { advprop, attacks, fgsm, firstSuccess, pgd, Pgd, attackObjective, attackSucceeded } from './index.js';
+import { advprop, attacks, fgsm, firstSuccess, pgd, attackObjective, attackSucceeded } from './index.js';
 import { linearModel, uniformBatch, useCpu } from './__fixtures__/models.js';
 
 beforeAll(useCpu);
@@ -9,11 +9,14 @@ beforeAll(useCpu);
 describe('registry plugins', () => {
   it('registers every attacker under its name and resolves with validated options', async () => {
     const registry = createRegistry({ seed: 7 }).use(attacks);
-    expect(registry.names('attacker')).toEqual(['advprop', 'bim', 'di-fgsm', 'fgm', 'fgsm', 'first-success', 'mi-fgsm', 'pgd', 'pgd-l2']);
+    expect(registry.names('attacker')).toEqual(['advprop', 'apgd', 'apgd-t', 'bim', 'di-fgsm', 'fab', 'fgm', 'fgsm', 'first-success', 'mi-fgsm', 'pgd', 'pgd-l2', 'square']);
+    // one declaration per attack: the registered plugin is the factory itself
+    expect(registry.get('attacker', 'pgd')).toBe(pgd);
+    expect(pgd.name).toBe('pgd');
     const m = linearModel(10, 3, 4);
     const x = uniformBatch([4, 10], 1);
     const labels = tf.tensor1d([0, 1, 2, 0], 'int32') as tf.Tensor1D;
-    const attacker = await registry.resolve('attacker', 'pgd', { epsilon: { pixels: 8 }, steps: 3 });
+    const attacker = await registry.resolve('attacker', 'pgd', { epsilon: '8/255', steps: 3 });
     expect(attacker.name).toBe('pgd');
     const adv = attacker.attack({ model: m.forward, x, labels });
     const maxDelta = tf.tidy(() => tf.max(tf.abs(tf.sub(adv, x))).dataSync()[0] as number);
@@ -21,7 +24,7 @@ describe('registry plugins', () => {
     expect(maxDelta).toBeGreaterThan(4 / 255);
     // the plugin's stream comes from the registry seed: same seed, same attack
     const again = createRegistry({ seed: 7 }).use(attacks);
-    const adv2 = (await again.resolve('attacker', 'pgd', { epsilon: { pixels: 8 }, steps: 3 })).attack({ model: m.forward, x, labels });
+    const adv2 = (await again.resolve('attacker', 'pgd', { epsilon: '8/255', steps: 3 })).attack({ model: m.forward, x, labels });
     expect(Array.from(adv2.dataSync())).toEqual(Array.from(adv.dataSync()));
     tf.dispose([adv, adv2, x, labels]);
     m.dispose();
@@ -115,7 +118,7 @@ describe('advprop preset and repeated use', () => {
     for (const [pixels, k] of [[1, 1], [2, 3], [3, 4], [4, 5]] as const) {
       let calls = 0;
       const model = (t: tf.Tensor) => (calls++, m.forward(t));
-      const adv = advprop({ epsilonPixels: pixels }).attack({ model, x, labels });
+      const adv = advprop({ epsilon: `${pixels}/255` }).attack({ model, x, labels });
       expect(calls).toBe(k); // one forward pass per step, no clean pass
       const maxDelta = tf.tidy(() => tf.max(tf.abs(tf.sub(adv, x))).dataSync()[0] as number);
       expect(maxDelta).toBeLessThanOrEqual(pixels / 255 + 1e-6);
@@ -129,7 +132,7 @@ describe('advprop preset and repeated use', () => {
     const m = linearModel(16, 4, 7);
     const x = uniformBatch([4, 4, 4, 1], 7);
     const labels = tf.tensor1d([0, 1, 2, 3], 'int32') as tf.Tensor1D;
-    const attacker = new Pgd({ epsilon: 0.1, steps: 3, restarts: 2, momentum: 0.9, diversity: { probability: 0.7, resizeRate: 1.2 }, targeted: 'random', loss: 'cw' });
+    const attacker = pgd({ epsilon: 0.1, steps: 3, restarts: 2, momentum: 0.9, diversity: { probability: 0.7, resizeRate: 1.2 }, targeted: 'random', loss: 'cw' });
     await expectFlatTensorCount(() => tf.dispose(attacker.attack({ model: m.forward, x, labels, training: true })), { times: 3 });
     tf.dispose([x, labels]);
     m.dispose();

@@ -7,7 +7,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   assertBnRoute,
-  isApplyModel,
   SeededRandom,
   toForward,
   type AttackRequest,
@@ -15,7 +14,8 @@ import {
   type ForwardFn,
 } from '@advprop/core';
 import { assertGradientsRegistered } from './gradients.js';
-import { checkBatch, checkLogits } from './validate.js';
+import { checkBatch, checkLogits, readValues } from './validate.js';
+import { asAttackModel, checkWrappedData, isWrappedModel } from './model-wrapper.js';
 import type { InputRange } from './units.js';
 
 export interface RequestSettings {
@@ -94,14 +94,17 @@ export function runChecked(
   attack: (checked: CheckedRequest) => tf.Tensor,
 ): tf.Tensor {
   if (request === null || typeof request !== 'object') throw new TypeError(`${settings.where}: attack() needs a request object`);
-  const { model, x } = request;
-  if (typeof model !== 'function' && !isApplyModel(model)) {
-    throw new TypeError(`${settings.where}: model must be a layers model (with apply) or a (x) => logits function`);
-  }
+  const { x } = request;
+  // layers models, functions and wrapModel(...) as they are; a bare GraphModel wrapped with the defaults
+  const model = asAttackModel(request.model, settings.where);
   assertGradientsRegistered(settings.where);
   const route = request.route ?? settings.route;
   if (route !== undefined) assertBnRoute(route, 'route');
   const training = request.training ?? settings.training ?? false;
+  if (isWrappedModel(model) && x instanceof tf.Tensor && !x.isDisposed && x.size > 0) {
+    const [lo, hi] = readValues(() => tf.stack([tf.min(x), tf.max(x)])) as [number, number];
+    checkWrappedData(model, settings.range, lo, hi, settings.where);
+  }
   const checked = checkBatch(x, request.labels, request.targets, settings.range, settings.where);
   const forward = toForward(model, { route, training });
   const restore = training ? snapshotStatistics(model) : undefined;

@@ -1,22 +1,23 @@
 /**
- * Perturbation sizes. Epsilon and step size are given as a fraction of the input range
- * (`0.03`, `"8/255"`, `"0.03"`) or in 0-255 pixel units (`{ pixels: 8 }`), and resolved to an
- * absolute size in input units: `fraction * (max - min)` of the attacker's `range`.
+ * Perturbation sizes: the one epsilon vocabulary of the project. Epsilon and step sizes are a
+ * fraction of the input range, written as a number (`0.03`) or a string (`"8/255"`, `"0.03"`),
+ * everywhere: attack options, training configs, config files and CLI flags. `amountToFraction`
+ * is the one parser; an attacker turns the fraction into input units, `fraction * (max - min)` of
+ * its `range`.
  */
 import { ConfigError, z } from '@advprop/core';
 
 /** What a user may write for epsilon or a step size. */
-export type AmountInput = number | string | { readonly pixels: number };
+export type AmountInput = number | string;
 
 export type InputRange = readonly [number, number];
 
 export const DEFAULT_RANGE: InputRange = [0, 1];
 
-const FRACTION = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*)?$/i;
+const FRACTION = /^\s*([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*)?$/i;
 
 /**
- * An amount as a fraction of the input range: `0.03` -> 0.03, `"4/255"` -> 4/255,
- * `{ pixels: 4 }` -> 4/255. Throws ConfigError naming `field` for anything else (negative,
+ * An amount as a fraction of the input range: `0.03` -> 0.03, `"4/255"` -> 4/255. Throws ConfigError naming `field` for anything else (negative,
  * not finite, malformed string, zero denominator).
  */
 export function amountToFraction(value: AmountInput, field = 'epsilon'): number {
@@ -30,10 +31,8 @@ export function amountToFraction(value: AmountInput, field = 'epsilon'): number 
     const denominator = match[2] === undefined ? 1 : Number(match[2]);
     if (denominator === 0) throw badAmount(field, `${JSON.stringify(value)} divides by zero`);
     fraction = numerator / denominator;
-  } else if (value !== null && typeof value === 'object' && typeof value.pixels === 'number') {
-    fraction = value.pixels / 255;
   } else {
-    throw badAmount(field, `expected a number, a string like "8/255" or { pixels: n }, got ${JSON.stringify(value)}`);
+    throw badAmount(field, `expected a number or a string like "8/255", got ${JSON.stringify(value)}`);
   }
   if (!Number.isFinite(fraction)) throw badAmount(field, `${JSON.stringify(value)} is not finite`);
   if (fraction < 0) throw badAmount(field, `must be >= 0, got ${JSON.stringify(value)}`);
@@ -66,7 +65,7 @@ function badAmount(field: string, message: string): ConfigError {
 
 /** zod schema of an amount; its output is the fraction of the range (a number >= 0). */
 export const amountSchema = z
-  .union([z.number(), z.string(), z.object({ pixels: z.number() }).strict()])
+  .union([z.number(), z.string()])
   .transform((value, ctx) => {
     try {
       return amountToFraction(value as AmountInput, 'value');

@@ -17,9 +17,11 @@ export {
   WEBGPU_HINT,
   WASM_HINT,
   CPU_HINT,
+  backendSummary,
+  nativeKernelStatus,
   type BackendName,
 } from './providers.js';
-export { useBackend, AUTO_ORDER, type UseBackendOptions, type BackendChoice } from './use-backend.js';
+export { useBackend, probeBackends, AUTO_ORDER, type UseBackendOptions, type BackendChoice, type BackendProbe } from './use-backend.js';
 export {
   registerTrainingKernels,
   unregisterTrainingKernels,

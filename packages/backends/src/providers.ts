@@ -22,6 +22,16 @@ function importOptional(specifier: string): Promise<Record<string, unknown>> {
 export const moduleLoader = {
   import: (specifier: string): Promise<Record<string, unknown>> => importOptional(specifier),
 };
+const defaultImport = moduleLoader.import;
+
+/**
+ * This module's location, for resolving optional peers from it. The ESM build is the only module
+ * instance (the CommonJS entry requires it), so import.meta.url is always there; not naming
+ * __filename keeps tsup's Node shim (path, url) out of the bundle, so the package bundles for browsers.
+ */
+function moduleBase(): string {
+  return import.meta.url;
+}
 
 function isModuleNotFound(error: unknown, specifier: string): boolean {
   const e = error as { code?: string; message?: string };
@@ -98,6 +108,7 @@ export const tensorflowProvider: BackendProvider = {
       name: 'tensorflow',
       tfBackend: 'tensorflow',
       gpu,
+      summary: `tensorflow (${tensorflowLoaded.pkg.replace('@tensorflow/', '')}${gpu ? ', CUDA GPU' : ', CPU'})`,
       description: `libtensorflow through ${tensorflowLoaded.pkg}${gpu ? ' on a CUDA GPU' : tensorflowLoaded.gpu ? ' (no GPU visible to CUDA: running on the CPU)' : ' on the CPU'}`,
     };
   },
@@ -143,7 +154,58 @@ async function installNavigatorGpu(): Promise<GpuLike> {
   return gpu;
 }
 
+const NO_ADAPTER = 'no WebGPU adapter found (no GPU, or no Vulkan/Metal/D3D12 driver visible to Dawn)';
+
+/**
+ * Node with the real `webgpu` package: ask Dawn for an adapter in a child process. Dawn writes its
+ * driver messages (XDG_RUNTIME_DIR, a missing libvulkan) straight to file descriptor 2, where no
+ * JavaScript can filter them; in a child they stay in a pipe, and only a machine that has an
+ * adapter loads Dawn into this process. Resolves to the adapter's description, or null.
+ */
+async function adapterInChildProcess(): Promise<string | null> {
+  const [{ execFile }, { createRequire }, { pathToFileURL }] = (await Promise.all([
+    moduleLoader.import('node:child_process'),
+    moduleLoader.import('node:module'),
+    moduleLoader.import('node:url'),
+  ])) as unknown as [typeof import('node:child_process'), typeof import('node:module'), typeof import('node:url')];
+  const entry = pathToFileURL(createRequire(moduleBase()).resolve('webgpu')).href;
+  const script =
+    `const { create } = await import(${JSON.stringify(entry)});` +
+    `const a = await create([]).requestAdapter({ powerPreference: 'high-performance' });` +
+    `const i = (a && a.info) || {};` +
+    `process.stdout.write(JSON.stringify(a ? [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') || 'unknown adapter' : null));` +
+    `process.exit(0);`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) {
+        const detail = stderr.trim().split('\n').at(-1) ?? error.message;
+        reject(new BackendUnavailableError('webgpu', `The webgpu backend cannot load: Dawn's adapter query failed (${detail}). ${WEBGPU_HINT}`, { cause: error }));
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout) as string | null);
+      } catch (parseError) {
+        reject(new BackendUnavailableError('webgpu', `The webgpu backend cannot load: Dawn's adapter query printed ${JSON.stringify(stdout.slice(0, 200))}. ${WEBGPU_HINT}`, { cause: parseError }));
+      }
+    });
+  });
+}
+
+let childAdapter: Promise<string | null> | undefined;
+
 async function webgpuAdapter(): Promise<{ gpu: GpuLike; adapterInfo: string }> {
+  const inNode = typeof process !== 'undefined' && !!process.versions?.node;
+  const nav = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator;
+  if (inNode && !nav?.gpu && moduleLoader.import === defaultImport) {
+    try {
+      await moduleLoader.import('webgpu');
+    } catch (error) {
+      const why = isModuleNotFound(error, 'webgpu') ? 'the `webgpu` package is not installed' : `the \`webgpu\` package failed to load: ${describeError(error)}`;
+      throw new BackendUnavailableError('webgpu', `The webgpu backend cannot load: ${why}. ${WEBGPU_HINT}`, { cause: error });
+    }
+    childAdapter ??= adapterInChildProcess();
+    if ((await childAdapter) === null) throw new BackendUnavailableError('webgpu', `The webgpu backend cannot load: ${NO_ADAPTER}. ${WEBGPU_HINT}`);
+  }
   webgpuSetup ??= installNavigatorGpu();
   let gpu: GpuLike;
   try {
@@ -154,7 +216,7 @@ async function webgpuAdapter(): Promise<{ gpu: GpuLike; adapterInfo: string }> {
   }
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
-    throw new BackendUnavailableError('webgpu', `The webgpu backend cannot load: no WebGPU adapter found (no GPU, or no Vulkan/Metal/D3D12 driver visible to Dawn). ${WEBGPU_HINT}`);
+    throw new BackendUnavailableError('webgpu', `The webgpu backend cannot load: ${NO_ADAPTER}. ${WEBGPU_HINT}`);
   }
   const i = adapter.info ?? {};
   const adapterInfo = [i.vendor, i.architecture, i.device, i.description].filter((s) => s).join(' ') || 'unknown adapter';
@@ -185,7 +247,7 @@ export const webgpuProvider: BackendProvider = {
     } catch (error) {
       throw new BackendUnavailableError('webgpu', `The webgpu backend did not start on ${adapterInfo}: ${describeError(error)}. ${WEBGPU_HINT}`, { cause: error });
     }
-    return { name: 'webgpu', tfBackend: 'webgpu', gpu: true, description: `WebGPU on ${adapterInfo}` };
+    return { name: 'webgpu', tfBackend: 'webgpu', gpu: true, description: `WebGPU on ${adapterInfo}`, summary: `webgpu (${adapterInfo})` };
   },
 };
 
@@ -200,9 +262,7 @@ async function wasmDirectory(): Promise<string | undefined> {
   if (typeof process === 'undefined' || !process.versions?.node) return undefined;
   const { createRequire } = (await moduleLoader.import('node:module')) as { createRequire: (url: string) => NodeJS.Require };
   const path = (await moduleLoader.import('node:path')) as unknown as typeof import('node:path');
-  // ESM: this module's URL; the CJS build has no import.meta, but has __filename.
-  const base = (import.meta as { url?: string }).url ?? (typeof __filename === 'string' ? __filename : `${process.cwd()}/`);
-  const require = createRequire(base);
+  const require = createRequire(moduleBase());
   const main = require.resolve('@tensorflow/tfjs-backend-wasm');
   // main is .../dist/tf-backend-wasm.node.js; the .wasm binaries sit beside it
   return path.dirname(main) + path.sep;
@@ -249,6 +309,7 @@ export const wasmProvider: BackendProvider = {
       gpu: false,
       threads: native.threads ?? threads,
       description: `WebAssembly (XNNPACK${simd ? ', SIMD' : ', no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}) with @advprop training kernels${native.description}`,
+      summary: backendSummary('wasm', native.threads ?? threads, native.threads !== undefined),
     };
   },
 };
@@ -281,6 +342,19 @@ export async function registerNative(backend: 'wasm' | 'cpu'): Promise<{ descrip
     };
   } catch (error) {
     return { description: `; native kernels off: ${describeError(error)}` };
+  }
+}
+
+/** Whether the native kernels can serve wasm and cpu here (the addon loads), and from where. */
+export async function nativeKernelStatus(): Promise<{ available: true; detail: string } | { available: false; reason: string }> {
+  if (typeof process === 'undefined' || !process.versions?.node) return { available: false, reason: 'native kernels need Node.js' };
+  try {
+    const mod = (await moduleLoader.import('@advprop/native-kernels')) as unknown as NativeKernelsModule;
+    const status = mod.nativeAddon() as ReturnType<NativeKernelsModule['nativeAddon']> & { path?: string };
+    if (!status.available) return { available: false, reason: status.reason };
+    return { available: true, detail: `oneDNN ${status.onednn} (${status.isa}, ${status.threads} thread${status.threads === 1 ? '' : 's'})${status.path ? ` from ${status.path}` : ''}` };
+  } catch (error) {
+    return { available: false, reason: describeError(error) };
   }
 }
 
@@ -332,6 +406,7 @@ export const cpuProvider: BackendProvider = {
       gpu: false,
       threads: native.threads ?? 1,
       description: `plain JavaScript (no SIMD, one thread) with @advprop filter-gradient kernel${native.description}`,
+      summary: backendSummary('cpu', native.threads ?? 1, native.threads !== undefined),
     };
   },
 };
@@ -340,6 +415,12 @@ export const cpuProvider: BackendProvider = {
 export function resetProviderState(): void {
   tensorflowLoaded = undefined;
   webgpuSetup = undefined;
+  childAdapter = undefined;
+}
+
+/** The few words a status line shows: `wasm + native kernels (2 threads)`. */
+export function backendSummary(name: 'wasm' | 'cpu', threads: number, native: boolean): string {
+  return `${name}${native ? ' + native kernels' : ''} (${threads} thread${threads === 1 ? '' : 's'}${native ? '' : ', no native kernels'})`;
 }
 
 export const PROVIDERS: Readonly<Record<BackendName, BackendProvider>> = {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hasNativeKernel, nativeAddon } from '@advprop/native-kernels';
 import { BackendUnavailableError, createRegistry, PluginNotFoundError } from '@advprop/core';
 import { backends, moduleLoader, PROVIDERS, resetProviderState, TENSORFLOW_HINT } from './providers.js';
-import { AUTO_ORDER, resetLoadedBackends, useBackend } from './use-backend.js';
+import { AUTO_ORDER, probeBackends, resetLoadedBackends, useBackend } from './use-backend.js';
 import { hasTrainingKernel } from './training-kernels.js';
 
 const realImport = moduleLoader.import;
@@ -142,8 +142,20 @@ describe('useBackend', () => {
     expect(info.name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
     expect(info.description).toMatch(/auto chose wasm/);
-    expect(info.description).toMatch(/tensorflow: .*not installed/);
-    expect(info.description).toMatch(/webgpu: .*no WebGPU adapter/);
+    expect(info.skipped).toEqual([expect.stringMatching(/^tensorflow: .*not installed/), expect.stringMatching(/^webgpu: .*no WebGPU adapter/)]);
+    // The one-line status stays short; the reasons are for --verbose and `advprop inspect --backends`.
+    expect(info.summary).toMatch(/^wasm( \+ native kernels)? \(\d+ threads?(, no native kernels)?\)$/);
+  });
+
+  it('probes every backend without loading one, and says whether the native kernels load', async () => {
+    webgpuWithoutAdapter();
+    notInstalledToo('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node');
+    const { backends: probes, nativeKernels } = await probeBackends();
+    expect(probes.map((p) => p.name)).toEqual(['tensorflow', 'webgpu', 'wasm', 'cpu']);
+    expect(probes[0]).toEqual({ name: 'tensorflow', available: false, reason: expect.stringMatching(/not installed/) });
+    expect(probes[1]).toEqual({ name: 'webgpu', available: false, reason: expect.stringMatching(/no WebGPU adapter/) });
+    expect(probes[2]).toEqual({ name: 'wasm', available: true });
+    expect(typeof nativeKernels.available).toBe('boolean');
   });
 
   it('auto falls back to cpu when wasm cannot load', async () => {
@@ -151,7 +163,7 @@ describe('useBackend', () => {
     notInstalled('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', 'webgpu', '@tensorflow/tfjs-backend-wasm');
     const info = await useBackend('auto');
     expect(info.name).toBe('cpu');
-    expect(info.description).toMatch(/wasm: .*tfjs-backend-wasm/);
+    expect(info.skipped?.join(' | ')).toMatch(/wasm: .*tfjs-backend-wasm/);
   });
 
   it('rejects a name that is not a backend, listing the names', async () => {

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, PluginNotFoundError, silentLogger } from '@advprop/core';
 import type { BackendInfo, Logger } from '@advprop/core';
-import { PROVIDERS, setNativeThreadsFor, type BackendName } from './providers.js';
+import { backendSummary, nativeKernelStatus, PROVIDERS, setNativeThreadsFor, type BackendName } from './providers.js';
 
 export type BackendChoice = 'auto' | BackendName;
 
@@ -51,7 +51,12 @@ async function withThreads(info: BackendInfo, threads: number | undefined): Prom
   if (threads === undefined) return info;
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`useBackend: threads must be a positive integer, got ${threads}`);
   if (await setNativeThreadsFor(info.tfBackend, threads)) {
-    return { ...info, threads, description: `${info.description}; native kernels set to ${threads} thread${threads === 1 ? '' : 's'}` };
+    return {
+      ...info,
+      threads,
+      description: `${info.description}; native kernels set to ${threads} thread${threads === 1 ? '' : 's'}`,
+      summary: backendSummary(info.tfBackend as 'wasm' | 'cpu', threads, true),
+    };
   }
   if (threads === (info.threads ?? 1)) return info;
   return {
@@ -71,7 +76,8 @@ export async function useBackend(name: BackendChoice, options: UseBackendOptions
   }
   if (name !== 'auto') {
     const info = await withThreads(await loadOne(name, log), options.threads);
-    log.info(`backend: ${info.name} (${info.description})`);
+    log.info(`backend: ${info.summary ?? info.name}`);
+    log.debug(`backend: ${info.description}`);
     return info;
   }
   const skipped: string[] = [];
@@ -86,12 +92,12 @@ export async function useBackend(name: BackendChoice, options: UseBackendOptions
     }
     try {
       const info = await loadOne(candidate, log);
-      const why = skipped.length > 0 ? `; skipped ${skipped.join(' | ')}` : '';
       const chosen = await withThreads(
-        { ...info, description: `auto chose ${candidate}, the fastest backend that loads here: ${info.description}${why}` },
+        { ...info, description: `auto chose ${candidate}, the fastest backend that loads here: ${info.description}`, skipped: [...skipped] },
         options.threads,
       );
-      log.info(`backend: ${chosen.description}`);
+      log.info(`backend: ${chosen.summary ?? chosen.name}`);
+      log.debug(`backend: ${chosen.description}`);
       return chosen;
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
@@ -100,4 +106,24 @@ export async function useBackend(name: BackendChoice, options: UseBackendOptions
     }
   }
   throw new BackendUnavailableError('auto', `No backend could load here: ${skipped.join(' | ')}`);
+}
+
+export interface BackendProbe {
+  readonly name: BackendName;
+  readonly available: boolean;
+  /** Why it cannot load here. */
+  readonly reason?: string;
+}
+
+/**
+ * Probe every backend without loading any (`advprop inspect --backends`), in `auto`'s order, and
+ * say whether the native kernels would serve wasm and cpu.
+ */
+export async function probeBackends(): Promise<{ backends: BackendProbe[]; nativeKernels: Awaited<ReturnType<typeof nativeKernelStatus>> }> {
+  const out: BackendProbe[] = [];
+  for (const name of AUTO_ORDER) {
+    const probe = await PROVIDERS[name].probe();
+    out.push(probe.available ? { name, available: true } : { name, available: false, reason: probe.reason });
+  }
+  return { backends: out, nativeKernels: await nativeKernelStatus() };
 }

@@ -67,9 +67,11 @@ describe('typed flags', () => {
   it('parses attack lists', () => {
     expect(parseAttackList('fgsm, pgd:8/255:20')).toEqual([
       { name: 'fgsm', options: {} },
-      { name: 'pgd', options: { epsilon: 8 / 255, steps: 20 } },
+      { name: 'pgd', options: { epsilon: '8/255', steps: 20 } }, // kept as written; the attack parses it
     ]);
-    expect(() => parseAttackList('pgd:x')).toThrow(/epsilon "x"/);
+    expect(() => parseAttackList('pgd:x')).toThrow(/epsilon of "pgd:x": "x" is not a number or a fraction like "8\/255"/);
+    expect(() => parseAttackList('pgd:-0.1')).toThrow(/must be >= 0/);
+    expect(parseAttackList('fgsm:0.1')).toEqual([{ name: 'fgsm', options: { epsilon: 0.1 } }]);
     expect(() => parseAttackList('pgd:0.1:0')).toThrow(/steps "0"/);
     expect(() => parseAttackList(' , ')).toThrow(/comma-separated/);
   });

@@ -3,8 +3,9 @@
  * a UsageError that names the flag and lists the valid ones.
  */
 import { parseArgs as nodeParseArgs } from 'node:util';
+import { amountToFraction } from '@advprop/attacks';
 
-export const COMMANDS = ['train', 'eval', 'attack', 'inspect'] as const;
+export const COMMANDS = ['train', 'eval', 'attack', 'inspect', 'report', 'sweep', 'worker'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Wrong command line: printed with a hint to `--help`, exit code 2. */
@@ -41,6 +42,8 @@ const common: Record<string, FlagSpec> = {
     value: 'N',
     help: 'CPU threads for the native kernels on wasm/cpu (default: one per core; needs @advprop/native-kernels built).',
   },
+  quiet: { type: 'boolean', short: 'q', help: 'Print nothing on stderr but errors (stdout still carries the JSON result).' },
+  verbose: { type: 'boolean', help: "Say more: why backends were skipped, the backend's full description, TF.js's and Dawn's own messages." },
 };
 
 const dataFlags: Record<string, FlagSpec> = {
@@ -50,7 +53,7 @@ const dataFlags: Record<string, FlagSpec> = {
 
 const attackFlags: Record<string, FlagSpec> = {
   attacker: { type: 'string', value: 'NAME', help: 'Attack plugin (train: the training attacker; default pgd).' },
-  epsilon: { type: 'string', value: 'EPS', help: 'Attack budget in input units; a number or a fraction like 8/255.' },
+  epsilon: { type: 'string', value: 'EPS', help: 'Attack budget as a fraction of the input range: a number (0.03) or a fraction (8/255).' },
   steps: { type: 'string', value: 'N', help: 'Attack iterations (PGD-style attackers).' },
 };
 
@@ -59,7 +62,8 @@ export const FLAG_SPECS: Record<CommandName, Record<string, FlagSpec>> = {
     config: { type: 'string', short: 'c', value: 'FILE', help: 'Config file (JSON or YAML); flags override it.' },
     ...dataFlags,
     model: { type: 'string', value: 'NAME', help: 'Model plugin (default small-cnn).' },
-    mode: { type: 'string', value: 'MODE', help: 'vanilla | adversarial | advprop (default) | fast-advprop.' },
+    preset: { type: 'string', value: 'NAME', help: 'Base preset under the config file and flags (default mnist-advprop).' },
+    mode: { type: 'string', value: 'MODE', help: 'Training mode: vanilla | adversarial | advprop (default) | fast-advprop | trades, or a registered one.' },
     ...attackFlags,
     epochs: { type: 'string', value: 'N', help: 'Training epochs.' },
     'batch-size': { type: 'string', value: 'N', help: 'Mini-batch size.' },
@@ -79,12 +83,16 @@ export const FLAG_SPECS: Record<CommandName, Record<string, FlagSpec>> = {
       help: 'Set any config field, e.g. --set optimizer.momentum=0.9 (repeatable; VALUE parsed as YAML).',
     },
     ...common,
+    'print-config': { type: 'boolean', help: 'Print the resolved config (JSON) and exit without training.' },
     out: { type: 'string', short: 'o', value: 'DIR', help: 'Run directory (default runs/<timestamp>-<mode>-<dataset>).' },
     resume: {
       type: 'boolean',
       help: "Continue the run in --out from its last checkpoint; the run's config.json is the base (flags override, e.g. --epochs).",
     },
-    quiet: { type: 'boolean', short: 'q', help: 'No progress output on stderr.' },
+    'resume-from-newest': {
+      type: 'boolean',
+      help: 'With --resume: when checkpoints/latest.json is missing or unreadable, continue from the newest checkpoint that verifies.',
+    },
   },
   eval: {
     run: { type: 'string', value: 'DIR', help: 'Run directory written by `advprop train`.' },
@@ -96,6 +104,9 @@ export const FLAG_SPECS: Record<CommandName, Record<string, FlagSpec>> = {
       help: "Comma-separated attacks (NAME[:EPS[:STEPS]]); default: the run's evaluation attacks.",
     },
     ...attackFlags,
+    suite: { type: 'string', value: 'NAME', help: 'autoattack: AutoAttack (APGD-CE, APGD-T, FAB-T, Square) instead of the attack list; --epsilon is its budget.' },
+    norm: { type: 'string', value: 'NORM', help: 'With --suite autoattack: linf (default, eps 8/255) or l2 (eps 0.5).' },
+    version: { type: 'string', value: 'NAME', help: 'With --suite autoattack: standard (default), plus or rand (EOT for randomised models).' },
     limit: { type: 'string', value: 'N', help: 'Evaluate on N test images only (a fixed seeded subset).' },
     'batch-size': { type: 'string', value: 'N', help: 'Evaluation batch size (default 100).' },
     ...common,
@@ -119,7 +130,42 @@ export const FLAG_SPECS: Record<CommandName, Record<string, FlagSpec>> = {
   inspect: {
     run: { type: 'string', value: 'DIR', help: "Show a run's config, summary, metrics and checkpoints." },
     kind: { type: 'string', value: 'KIND', help: 'Only list plugins of this kind (dataset, model, attacker, optimizer, schedule, callback, backend).' },
+    backends: { type: 'boolean', help: 'Probe every backend: which can load here, and why the others cannot.' },
     json: { type: 'boolean', help: 'Print JSON instead of text.' },
+    help: common.help as FlagSpec,
+  },
+  // `advprop report DIR`: the run or sweep directory is the one positional argument.
+  report: {
+    out: { type: 'string', short: 'o', value: 'DIR', help: 'Site directory (default DIR/report).' },
+    'eval-attacks': {
+      type: 'string',
+      value: 'LIST',
+      help: "Attacks of the robust-accuracy curve, comma-separated NAME[:EPS[:STEPS]]; EPS is set by --epsilons (default: the run's evaluation attacks).",
+    },
+    epsilons: { type: 'string', value: 'LIST', help: "Epsilons of the curve, comma-separated (default: 0 and 1/4 to 3 times the run's evaluation epsilon)." },
+    limit: { type: 'string', value: 'N', help: 'Test images for the curve and the corruptions (default 300, a fixed seeded subset).' },
+    examples: { type: 'string', value: 'N', help: 'Adversarial examples in the grid (default 8).' },
+    serve: { type: 'boolean', help: "Serve the live attack page for the run on localhost instead (stop with Ctrl-C)." },
+    port: { type: 'string', value: 'N', help: 'Port of --serve (default 0: any free port; the URL is printed).' },
+    ...common,
+  },
+  // `advprop sweep run|submit|status|results [SPEC]`: the subcommand and the spec file are positional.
+  sweep: {
+    out: { type: 'string', short: 'o', value: 'DIR', help: 'Storage root of the sweep (default sweeps/<spec file name>; status and results need it).' },
+    redis: { type: 'string', value: 'URL', help: 'Redis of the queue, e.g. redis://host:6379 (submit; status reads the queue state from it).' },
+    concurrency: { type: 'string', value: 'N', help: 'run: runs at once on this machine (default 1).' },
+    threads: { type: 'string', value: 'N', help: 'run: threads per run (default: cores / concurrency).' },
+    format: { type: 'string', value: 'FORMAT', help: 'results: md (default) or json; status: text (default) or json.' },
+    quiet: common.quiet as FlagSpec,
+    help: common.help as FlagSpec,
+  },
+  worker: {
+    redis: { type: 'string', value: 'URL', help: 'Redis of the queue, e.g. redis://host:6379 (required).' },
+    concurrency: { type: 'string', value: 'N', help: 'Runs at once in this worker (default 1).' },
+    threads: { type: 'string', value: 'N', help: 'Threads per run (default: cores / concurrency).' },
+    'lock-seconds': { type: 'string', value: 'S', help: "Lock of a running run; a dead worker's run is retried after it expires (default 600)." },
+    'stalled-seconds': { type: 'string', value: 'S', help: 'How often to look for runs of dead workers (default 300).' },
+    quiet: common.quiet as FlagSpec,
     help: common.help as FlagSpec,
   },
 };
@@ -158,11 +204,32 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
     options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
   }
   try {
-    const { values, positionals } = nodeParseArgs({ args: [...rest], options, strict: true, allowPositionals: false });
+    const { values, positionals } = nodeParseArgs({ args: joinNegativeValues(rest, specs), options, strict: true, allowPositionals: command === 'report' || command === 'sweep' });
     return { command, flags: values as ParsedFlags, positionals };
   } catch (error) {
     throw new UsageError(explainParseError(error as Error & { code?: string }, command, specs), command);
   }
+}
+
+/**
+ * `--epsilon -0.1` as `--epsilon=-0.1`: Node's parser reads a value starting with a dash as a
+ * flag ("argument is ambiguous"); a negative number after a string flag is meant as its value, and
+ * the flag's own check then says what is wrong with it.
+ */
+function joinNegativeValues(args: readonly string[], specs: Record<string, FlagSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && specs[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 function explainParseError(error: Error & { code?: string }, command: CommandName, specs: Record<string, FlagSpec>): string {
@@ -248,6 +315,20 @@ export function parseNumber(raw: string): number | undefined {
   return Number(text);
 }
 
+/**
+ * An epsilon as written on the command line, checked by the one epsilon parser (`amountToFraction`
+ * of @advprop/attacks) and kept as written ("8/255"), so the config records what the user typed.
+ */
+export function epsilonFlag(raw: string, where: string): string | number {
+  try {
+    amountToFraction(raw, where);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const asNumber = Number(raw.trim());
+  return Number.isFinite(asNumber) ? asNumber : raw.trim();
+}
+
 export function stringFlag(flags: ParsedFlags, name: string): string | undefined {
   const raw = flags[name];
   if (raw === undefined) return undefined;
@@ -272,11 +353,7 @@ export function parseAttackList(raw: string, flag = '--eval-attacks'): AttackSpe
     const [name, eps, steps, ...extra] = item.split(':').map((s) => s.trim());
     if (!name || extra.length > 0) throw new UsageError(`${flag}: "${item}" is not NAME, NAME:EPS or NAME:EPS:STEPS`);
     const options: Record<string, unknown> = {};
-    if (eps !== undefined && eps !== '') {
-      const e = parseNumber(eps);
-      if (e === undefined || e < 0) throw new UsageError(`${flag}: epsilon "${eps}" of "${item}" is not a number >= 0`);
-      options.epsilon = e;
-    }
+    if (eps !== undefined && eps !== '') options.epsilon = epsilonFlag(eps, `${flag}: epsilon of "${item}"`);
     if (steps !== undefined && steps !== '') {
       const s = parseNumber(steps);
       if (s === undefined || !Number.isInteger(s) || s < 1) throw new UsageError(`${flag}: steps "${steps}" of "${item}" is not an integer >= 1`);

@@ -7,12 +7,12 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { assertBnRoute, SeededRandom, toForward, type BnRoute } from '@advprop/core';
 import { ensureWritableDirectory, writeFileAtomic } from '@advprop/core/node';
-import { createDefaultRegistry } from '@advprop/trainer';
-import { numberFlag, stringFlag, UsageError, type ParsedFlags } from './args.js';
+import { countCorrect, createDefaultRegistry, scoreBatches } from '@advprop/trainer';
+import { epsilonFlag, numberFlag, stringFlag, UsageError, type ParsedFlags } from './args.js';
 import { datasetRef } from './eval-command.js';
-import { cliLogger, formatNumber, formatPercent, type CliIo } from './io.js';
+import { cliLogger, formatNumber, formatPercent, verbosityOf, type CliIo } from './io.js';
 import { encodeNpy } from './npy.js';
-import { checkDataset, loadModelFrom, selectBackend } from './shared.js';
+import { checkBackendName, checkDataDirectory, checkDataset, checkModelSource, checkWritableLocation, loadModelFrom, selectBackend } from './shared.js';
 import type { PlainObject } from './config.js';
 
 export interface AttackReport {
@@ -38,7 +38,8 @@ export interface AttackReport {
 
 export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<number> {
   const attackerName = stringFlag(flags, 'attacker') ?? 'pgd';
-  const epsilon = numberFlag(flags, 'epsilon', { min: 0 });
+  const rawEpsilon = stringFlag(flags, 'epsilon');
+  const epsilon = rawEpsilon !== undefined ? epsilonFlag(rawEpsilon, '--epsilon') : undefined;
   const steps = numberFlag(flags, 'steps', { integer: true, min: 1 });
   const count = numberFlag(flags, 'count', { integer: true, min: 1 }) ?? 500;
   const batchSize = numberFlag(flags, 'batch-size', { integer: true, min: 1 }) ?? 100;
@@ -51,20 +52,27 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
     throw new UsageError((error as Error).message, 'attack');
   }
   const outDir = stringFlag(flags, 'out');
-  // Check the output directory before any work, so a bad --out costs nothing.
-  if (outDir !== undefined) await ensureWritableDirectory(path.resolve(outDir));
-
-  const backend = await selectBackend(stringFlag(flags, 'backend'), io, numberFlag(flags, 'threads', { integer: true, min: 1 }));
-  const loaded = await loadModelFrom(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
-  const seed = seedFlag ?? loaded.config?.seed ?? 0;
-  const registry = createDefaultRegistry({ seed, log: cliLogger(io) });
+  const threads = numberFlag(flags, 'threads', { integer: true, min: 1 });
+  const verbosity = verbosityOf(flags);
+  // Everything the command line names is checked before a backend loads or a directory is made,
+  // so a bad flag costs nothing and leaves nothing behind.
+  checkBackendName(stringFlag(flags, 'backend'));
+  if (outDir !== undefined) await checkWritableLocation(outDir);
+  const { config } = await checkModelSource(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
+  const seed = seedFlag ?? config?.seed ?? 0;
+  const registry = createDefaultRegistry({ seed, log: cliLogger(io, verbosity) });
   const options: PlainObject = {};
   if (epsilon !== undefined) options.epsilon = epsilon;
   if (steps !== undefined) options.steps = steps;
+  let loaded: Awaited<ReturnType<typeof loadModelFrom>> | undefined;
   try {
-    const dataset = datasetRef(flags, loaded.config?.dataset);
+    const dataset = datasetRef(flags, config?.dataset);
     registry.validateOptions('attacker', attackerName, options);
     checkDataset(registry, dataset);
+    await checkDataDirectory(dataset);
+    const backend = await selectBackend(stringFlag(flags, 'backend'), io, threads, verbosity);
+    loaded = await loadModelFrom(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
+    const model = loaded.model;
     const adapter = await registry.resolveDynamic('dataset', dataset.name, dataset.options ?? {});
     const attacker = await registry.resolveDynamic('attacker', attackerName, options);
     const random = new SeededRandom(seed).fork('advprop-attack');
@@ -79,25 +87,26 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
     const advPred = new Int32Array(n);
     const linf = new Float32Array(n);
     const l2 = new Float32Array(n);
-    const forward = toForward(loaded.model, { route, training: false });
+    const forward = toForward(model, { route, training: false });
 
-    io.stderr.write(`advprop attack: ${attackerName} ${JSON.stringify(options)} on ${n} ${dataset.name} test images (route ${route})\n`);
+    if (verbosity !== 'quiet') io.stderr.write(`advprop attack: ${attackerName} ${JSON.stringify(options)} on ${n} ${dataset.name} test images (route ${route})\n`);
     const started = performance.now();
     let done = 0;
-    for await (const batch of adapter.batches({ split: 'test', batchSize, shuffle: false, limit: n })) {
+    let cleanCorrect = 0;
+    let advCorrect = 0;
+    // The trainer's scoring loop over the dataset's batches (the first n test images, in order).
+    await scoreBatches(adapter, { split: 'test', batchSize, indices: Int32Array.from({ length: n }, (_, i) => i) }, async (batch) => {
+      const adv = attacker.attack({ model, x: batch.x, labels: batch.y, route, training: false, random: random.fork(`batch:${done}`) });
       try {
-        const adv = attacker.attack({ model: loaded.model, x: batch.x, labels: batch.y, route, training: false, random: random.fork(`batch:${done}`) });
-        const [cp, ap, li, l2n] = tf.tidy(() => {
+        const [cleanLogits, advLogits, li, l2n] = tf.tidy(() => {
           const delta = tf.reshape(tf.sub(adv, batch.x), [batch.x.shape[0], -1]);
-          return [
-            tf.argMax(forward(batch.x), -1),
-            tf.argMax(forward(adv), -1),
-            tf.max(tf.abs(delta), 1),
-            tf.sqrt(tf.sum(tf.square(delta), 1)),
-          ];
+          return [forward(batch.x), forward(adv), tf.max(tf.abs(delta), 1), tf.sqrt(tf.sum(tf.square(delta), 1))];
         });
+        const [cp, ap] = tf.tidy(() => [tf.argMax(cleanLogits as tf.Tensor, -1), tf.argMax(advLogits as tf.Tensor, -1)]);
+        cleanCorrect += countCorrect(cleanLogits as tf.Tensor, batch.y);
+        advCorrect += countCorrect(advLogits as tf.Tensor, batch.y);
         const size = batch.x.shape[0];
-        const [cpv, apv, liv, l2v, yv] = await Promise.all([cp.data(), ap.data(), li.data(), l2n.data(), batch.y.data()]);
+        const [cpv, apv, liv, l2v, yv] = await Promise.all([cp!.data(), ap!.data(), li!.data(), l2n!.data(), batch.y.data()]);
         cleanPred.set(cpv as Int32Array, done);
         advPred.set(apv as Int32Array, done);
         linf.set(liv as Float32Array, done);
@@ -107,15 +116,13 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
           advImages.set((await adv.data()) as Float32Array, done * pixels);
           cleanImages.set((await batch.x.data()) as Float32Array, done * pixels);
         }
-        tf.dispose([adv, cp, ap, li, l2n]);
+        tf.dispose([cleanLogits, advLogits, li, l2n, cp, ap] as tf.Tensor[]);
         done += size;
       } finally {
-        tf.dispose([batch.x, batch.y]);
+        adv.dispose();
       }
-    }
+    });
     const wallSeconds = (performance.now() - started) / 1000;
-    let cleanCorrect = 0;
-    let advCorrect = 0;
     let flipped = 0;
     let sumLinf = 0;
     let maxLinf = 0;
@@ -123,8 +130,6 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
     for (let i = 0; i < done; i++) {
       const okClean = cleanPred[i] === labelsOut[i];
       const okAdv = advPred[i] === labelsOut[i];
-      if (okClean) cleanCorrect++;
-      if (okAdv) advCorrect++;
       if (okClean && !okAdv) flipped++;
       sumLinf += linf[i] as number;
       maxLinf = Math.max(maxLinf, linf[i] as number);
@@ -150,6 +155,7 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
     };
     if (outDir !== undefined && advImages && cleanImages) {
       const dir = path.resolve(outDir);
+      await ensureWritableDirectory(dir);
       const shape = [done, h, w, c];
       const files: Record<string, string> = {
         adversarial: path.join(dir, 'adversarial.npy'),
@@ -165,7 +171,7 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
       await writeFileAtomic(files.predictions as string, encodeNpy(advPred.subarray(0, done), [done]));
       await writeFileAtomic(files.report as string, `${JSON.stringify(report, null, 2)}\n`);
     }
-    io.stderr.write(
+    if (verbosity !== 'quiet') io.stderr.write(
       [
         `  clean accuracy       ${formatPercent(report.clean_accuracy)}`,
         `  robust accuracy      ${formatPercent(report.robust_accuracy)}`,
@@ -180,7 +186,7 @@ export async function attackCommand(flags: ParsedFlags, io: CliIo): Promise<numb
     io.stdout.write(`${JSON.stringify(report)}\n`);
     return 0;
   } finally {
-    loaded.model.dispose();
+    loaded?.model.dispose();
     await registry.dispose().catch(() => {});
   }
 }

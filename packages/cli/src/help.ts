@@ -38,9 +38,52 @@ const SUMMARY: Record<CommandName, { usage: string; short: string; about: string
   },
   inspect: {
     short: 'list plugins with their options, or show a run directory',
-    usage: 'advprop inspect [--kind KIND] [--json] | advprop inspect --run DIR [--json]',
-    about: 'List the registered plugins by kind with their options, or show what a run directory holds.',
-    examples: ['advprop inspect', 'advprop inspect --kind attacker', 'advprop inspect --run runs/mnist-pgd'],
+    usage: 'advprop inspect [--kind KIND] [--json] | advprop inspect --run DIR [--json] | advprop inspect --backends [--json]',
+    about:
+      'List the registered plugins by kind with their options, show what a run directory holds, or probe the\n' +
+      'backends (which can load here, why the others cannot, whether the native kernels serve wasm and cpu).',
+    examples: ['advprop inspect', 'advprop inspect --kind attacker', 'advprop inspect --run runs/mnist-pgd', 'advprop inspect --backends'],
+  },
+  sweep: {
+    short: 'run a grid of trainings from a spec: embedded here, or on BullMQ workers over Redis',
+    usage: 'advprop sweep run SPEC [--out DIR] | sweep submit SPEC --redis URL [--out DIR] | sweep status --out DIR [--redis URL] | sweep results --out DIR [--format md|json]',
+    about:
+      'A sweep spec (YAML or JSON; docs/sweeps.md) gives a base training config and grid / zip axes over any\n' +
+      'field. "run" trains every run on this machine (no Redis needed), "submit" enqueues the runs for\n' +
+      '"advprop worker" processes, "status" counts done, running, failed and retried runs with an ETA,\n' +
+      '"results" prints mean, sd and 95 % CI per group. Runs already finished in --out are never run again.',
+    examples: [
+      'advprop sweep run experiments/example-sweep.yaml --out sweeps/example',
+      'advprop sweep submit experiments/critique.yaml --redis redis://queue-host:6379 --out /shared/sweeps/critique',
+      'advprop sweep status --out /shared/sweeps/critique --redis redis://queue-host:6379',
+      'advprop sweep results --out sweeps/example --format json',
+    ],
+  },
+  worker: {
+    short: 'process sweep runs from a Redis queue (sandboxed child processes, retries, resume)',
+    usage: 'advprop worker --redis URL [--concurrency N] [--threads T]',
+    about:
+      'Take runs submitted with "advprop sweep submit" from the queue on --redis and train them in child\n' +
+      'processes; run on any number of machines that see the sweep storage at the same path. A run whose\n' +
+      'worker dies is retried from its last checkpoint. SIGINT/SIGTERM: finish the running runs, then exit.',
+    examples: ['advprop worker --redis redis://queue-host:6379', 'advprop worker --redis redis://queue-host:6379 --concurrency 2 --threads 1'],
+  },
+  report: {
+    short: 'write an HTML report of a run or a sweep, or serve the live attack page',
+    usage: 'advprop report RUN_DIR | SWEEP_DIR [--out DIR] [flags] | advprop report RUN_DIR --serve [--port N]',
+    about:
+      'Write a static site (index.html and assets/, opens from disk) for a run directory: training curves,\n' +
+      'robust accuracy against epsilon per attack (measured on the run\'s model), per-class and corruption\n' +
+      'accuracy, a grid of adversarial examples; or for a sweep directory (results.jsonl): the results table,\n' +
+      'the spread per arm and one chart per metric with 95 % confidence intervals. Prints {"index": ...} on stdout.\n' +
+      'With --serve, serve a page on localhost that loads the run\'s model-inference/ in the browser and attacks\n' +
+      'test images there with @advprop/attacks.',
+    examples: [
+      'advprop report runs/mnist-pgd',
+      'advprop report runs/mnist-pgd --out site/ --epsilons 0,0.05,0.1,0.2,0.3 --limit 500',
+      'advprop report sweeps/attacker-strength',
+      'advprop report runs/mnist-pgd --serve --port 8080',
+    ],
   },
 };
 

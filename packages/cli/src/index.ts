@@ -14,6 +14,8 @@ import { trainCommand } from './train-command.js';
 import { evalCommand } from './eval-command.js';
 import { attackCommand } from './attack-command.js';
 import { inspectCommand } from './inspect-command.js';
+import { sweepCommand, workerCommand } from './sweep-command.js';
+import { reportCommand } from './report-command.js';
 
 export { parseArgs, parseNumber, parseAttackList, closest, UsageError, COMMANDS, FLAG_SPECS } from './args.js';
 export type { CommandName, ParsedCommand, ParsedFlags, FlagSpec, AttackSpec } from './args.js';
@@ -27,17 +29,16 @@ export {
   EMBEDDED_DEFAULTS,
   DATA_DIR_OPTION,
 } from './config.js';
-export { buildTrainConfig, defaultRunDirectory, prepareRunDirectory, formatSummary } from './train-command.js';
+export { buildTrainConfig, defaultRunDirectory, prepareRunDirectory, formatSummary, shortRunWarning } from './train-command.js';
 export { listPlugins, optionFields, inspectRun, PLUGIN_KINDS, type PluginListing, type OptionField, type RunInfo } from './inspect-command.js';
 export { encodeNpy, decodeNpy } from './npy.js';
-export { progressCallback } from './progress.js';
 export { commandHelp, mainHelp } from './help.js';
 export { memoryIo, type CliIo, type OutputStream } from './io.js';
 export type { AttackReport } from './attack-command.js';
 
 export const VERSION = '0.1.0';
 
-async function dispatch(command: CommandName, flags: ParsedFlags, io: CliIo): Promise<number> {
+async function dispatch(command: CommandName, flags: ParsedFlags, io: CliIo, positionals: readonly string[] = []): Promise<number> {
   switch (command) {
     case 'train':
       return trainCommand(flags, io);
@@ -47,6 +48,12 @@ async function dispatch(command: CommandName, flags: ParsedFlags, io: CliIo): Pr
       return attackCommand(flags, io);
     case 'inspect':
       return inspectCommand(flags, io);
+    case 'sweep':
+      return sweepCommand(flags, positionals, io);
+    case 'worker':
+      return workerCommand(flags, io);
+    case 'report':
+      return reportCommand(positionals, flags, io);
   }
 }
 
@@ -73,7 +80,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
       io.stdout.write(commandHelp(command));
       return 0;
     }
-    return await dispatch(command, parsed.flags, io);
+    return await dispatch(command, parsed.flags, io, parsed.positionals);
   } catch (error) {
     return reportError(error, command, io);
   }

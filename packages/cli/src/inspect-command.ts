@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, z, type AnyPlugin, type Registry } from '@advprop/core';
-import { backends } from '@advprop/backends';
+import { backends, probeBackends } from '@advprop/backends';
 import { createDefaultRegistry } from '@advprop/trainer';
 import { stringFlag, UsageError, type ParsedFlags } from './args.js';
 import { isPlainObject, type PlainObject } from './config.js';
@@ -13,7 +13,7 @@ import type { CliIo } from './io.js';
 import { formatSummary } from './train-command.js';
 
 /** Kinds listed first, in this order; any other kind a registry holds follows. */
-export const PLUGIN_KINDS = ['dataset', 'model', 'attacker', 'optimizer', 'schedule', 'callback', 'backend'] as const;
+export const PLUGIN_KINDS = ['dataset', 'model', 'attacker', 'training-mode', 'optimizer', 'schedule', 'callback', 'backend'] as const;
 
 /** The plugin kinds a registry holds, in display order. */
 export function pluginKinds(registry: Registry): string[] {
@@ -208,7 +208,7 @@ function formatRunInfo(info: RunInfo): string {
     lines.push(
       '  config:',
       `    mode ${String(c.mode)}, dataset ${ref(c.dataset)}, model ${ref(c.model)}`,
-      `    attacker ${ref(c.attacker)}`,
+      `    attacker ${c.attacker === undefined ? '(none)' : ref(c.attacker)}`,
       `    epochs ${String(c.epochs)}, batch ${String(c.batchSize)}, seed ${String(c.seed)}${c.limit ? `, limit ${String(c.limit)}` : ''}`,
       `    optimizer ${JSON.stringify(c.optimizer)}`,
     );
@@ -225,10 +225,29 @@ function formatRunInfo(info: RunInfo): string {
   return text;
 }
 
+/** `advprop inspect --backends`: every backend in `auto`'s order, and why each that cannot load does not. */
+export async function inspectBackends(io: CliIo, json: boolean): Promise<number> {
+  const report = await probeBackends();
+  if (json) {
+    io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  }
+  const lines = ['backends, in the order `--backend auto` tries them:'];
+  for (const b of report.backends) lines.push(`  ${b.name.padEnd(10)} ${b.available ? 'available' : `not available: ${b.reason ?? ''}`}`);
+  const n = report.nativeKernels;
+  lines.push(`native kernels (serve wasm and cpu): ${n.available ? n.detail : `off: ${n.reason}`}`);
+  io.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
 export async function inspectCommand(flags: ParsedFlags, io: CliIo): Promise<number> {
   const run = stringFlag(flags, 'run');
   const kind = stringFlag(flags, 'kind');
   const json = flags.json === true;
+  if (flags.backends === true) {
+    if (run !== undefined || kind !== undefined) throw new UsageError('--backends goes alone (with --json at most)', 'inspect');
+    return inspectBackends(io, json);
+  }
   if (run !== undefined) {
     if (kind !== undefined) throw new UsageError('--kind lists plugins; it does not go with --run', 'inspect');
     const info = await inspectRun(run);

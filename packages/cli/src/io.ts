@@ -30,16 +30,27 @@ export function memoryIo(): CliIo & { out(): string; err(): string } {
   };
 }
 
+/** How much a command says on stderr: `--quiet` only errors, `--verbose` everything. */
+export type Verbosity = 'quiet' | 'normal' | 'verbose';
+
+export function verbosityOf(flags: { readonly quiet?: unknown; readonly verbose?: unknown }): Verbosity {
+  return flags.quiet === true ? 'quiet' : flags.verbose === true ? 'verbose' : 'normal';
+}
+
 /** The trainer's and the plugins' log lines, on this invocation's stderr. */
-export function cliLogger(io: CliIo, quiet = false): Logger {
+export function cliLogger(io: CliIo, verbosity: Verbosity | boolean = 'normal'): Logger {
+  // A boolean is the older `quiet` argument.
+  const level: Verbosity = verbosity === true ? 'quiet' : verbosity === false ? 'normal' : verbosity;
   return {
     debug: (m) => {
-      if (process.env.ADVPROP_DEBUG) io.stderr.write(`${m}\n`);
+      if (level === 'verbose' || process.env.ADVPROP_DEBUG) io.stderr.write(`${m}\n`);
     },
     info: (m) => {
-      if (!quiet) io.stderr.write(`${m}\n`);
+      if (level !== 'quiet') io.stderr.write(`${m}\n`);
     },
-    warn: (m) => io.stderr.write(`warning: ${m}\n`),
+    warn: (m) => {
+      if (level !== 'quiet') io.stderr.write(`warning: ${m}\n`);
+    },
   };
 }
 

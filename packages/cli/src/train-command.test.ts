@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, ConfigError, PluginNotFoundError } from '@advprop/core';
 import { createDefaultRegistry } from '@advprop/trainer';
 import { parseArgs } from './args.js';
-import { buildTrainConfig, defaultRunDirectory, formatSummary, prepareRunDirectory } from './train-command.js';
+import { buildTrainConfig, defaultRunDirectory, formatSummary, prepareRunDirectory, shortRunWarning } from './train-command.js';
 import { checkPlugins, attackLabels } from './shared.js';
-import { progressCallback } from './progress.js';
 import { listPlugins, formatPluginListing, inspectRegistry, optionFields } from './inspect-command.js';
 import { z } from '@advprop/core';
 
@@ -51,22 +50,26 @@ describe('buildTrainConfig', () => {
 
   it('names the file and every bad field', async () => {
     const file = path.join(dir, 'bad.yaml');
-    await writeFile(file, 'epochs: 0\nbatchSize: -3\nmode: advprob\n');
+    await writeFile(file, 'epochs: 0\nbatchSize: -3\n');
     const error = await buildTrainConfig(flags('--config', file)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
     expect(message).toContain(`config file ${file}`);
     expect(message).toMatch(/epochs: Too small/);
     expect(message).toMatch(/batchSize: Too small/);
-    expect(message).toMatch(/mode: Invalid option/);
-    expect((error as ConfigError).issues.map((i) => i.path).sort()).toEqual(['batchSize', 'epochs', 'mode']);
+    // a field of the mode's own options (advprop's lambda) is named with its path
+    const modeFile = path.join(dir, 'bad-mode.yaml');
+    await writeFile(modeFile, 'mode: advprop\nmodeOptions: { lambda: -1 }\n');
+    const modeError = await buildTrainConfig(flags('--config', modeFile)).catch((e: unknown) => e);
+    expect((modeError as Error).message).toMatch(/mode "advprop"[\s\S]*modeOptions\.lambda/);
+    expect((error as ConfigError).issues.map((i) => i.path).sort()).toEqual(['batchSize', 'epochs']);
   });
 
   it('blames the command line, not the file, for a bad flag value', async () => {
     const file = path.join(dir, 'good.yaml');
     await writeFile(file, 'epochs: 1\n');
-    const error = await buildTrainConfig(flags('--config', file, '--mode', 'fast')).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(/command line \(with config file .*good\.yaml\)[\s\S]*mode: Invalid option/);
+    const error = await buildTrainConfig(flags('--config', file, '--set', 'labelSmoothing=2')).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/command line \(with config file .*good\.yaml\)[\s\S]*labelSmoothing/);
   });
 });
 
@@ -137,23 +140,10 @@ describe('output pieces', () => {
     expect(text).toContain('images / second     123.5');
   });
 
-  it('draws progress lines on a non-terminal stream at epoch ends and throttled batch ends', async () => {
-    let out = '';
-    let t = 0;
-    const cb = progressCallback({ write: (s: string) => (out += s) }, { logEveryMs: 1000, now: () => t });
-    const control = { stop() {}, requestCheckpoint() {}, stopRequested: false, stopReason: undefined };
-    const event = (batch: number) => ({ epoch: 0, step: batch + 1, batch, epochs: 1, stepsPerEpoch: 4, metrics: { loss: 1.5, accuracy: 0.5 } });
-    await cb.onEpochBegin?.(event(0), control);
-    t = 500;
-    await cb.onBatchEnd?.(event(0), control);
-    expect(out).toBe('');
-    t = 1500;
-    await cb.onBatchEnd?.(event(1), control);
-    expect(out).toContain('epoch 1/1 [############............] 2/4  loss 1.5000  accuracy 0.500');
-    t = 3000;
-    await cb.onEpochEnd?.({ ...event(3), metrics: { loss: 1, accuracy: 0.75, val_accuracy: 0.8 } }, control);
-    expect(out).toContain('epoch 1/1 done in 3.0s  loss 1.0000  accuracy 0.750  val_accuracy 0.800');
-    expect(out).toContain('final evaluation');
+  it('warns before a run too short to learn, naming its step count', () => {
+    expect(shortRunWarning({ epochs: 1, batchSize: 64, limit: 1280 })).toMatch(/only 20 optimizer steps \(1 epoch x 20 batches of 64\).*near chance/);
+    expect(shortRunWarning({ epochs: 10, batchSize: 64, limit: 1280 })).toBe(undefined);
+    expect(shortRunWarning({ epochs: 1, batchSize: 64, limit: undefined })).toBe(undefined);
   });
 
   it('lists plugins with their option fields', async () => {

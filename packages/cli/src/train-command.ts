@@ -4,28 +4,31 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, CheckpointError, type Callback } from '@advprop/core';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, CheckpointError, TrainingInterruptedError, type AnyPlugin, type Callback, type Registry } from '@advprop/core';
 import { ensureWritableDirectory, pathExists } from '@advprop/core/node';
-import { createDefaultRegistry, resolveTrainConfig, train, trainConfigSchema, type TrainConfig } from '@advprop/trainer';
+import { createDefaultRegistry, progressBar, resolveTrainConfig, train, trainConfigSchema, type TrainConfig } from '@advprop/trainer';
 import { numberFlag, stringFlag, UsageError, type ParsedFlags } from './args.js';
 import { EMBEDDED_DEFAULTS, isPlainObject, layerTrainConfig, loadConfigFile, type PlainObject } from './config.js';
-import { cliLogger, formatNumber, formatPercent, type CliIo } from './io.js';
-import { checkBackendName, checkPlugins, selectBackend } from './shared.js';
-import { progressCallback } from './progress.js';
+import { cliLogger, formatNumber, formatPercent, verbosityOf, type CliIo } from './io.js';
+import { checkBackendName, checkDataDirectory, checkPlugins, checkWritableLocation, selectBackend } from './shared.js';
 
 /** Top-level fields of the train config (for unknown-field errors with suggestions). */
 export function knownConfigFields(): string[] {
   const shape = (trainConfigSchema as unknown as { shape?: Record<string, unknown> }).shape;
-  return shape ? Object.keys(shape) : [];
+  return shape ? ['preset', 'plugins', ...Object.keys(shape)] : [];
 }
 
 /** Build and validate the complete train config from the command line (and its --config file). */
 export async function buildTrainConfig(
   flags: ParsedFlags,
   now: Date = new Date(),
-): Promise<{ config: TrainConfig; file?: string; explicitCallbacks: boolean }> {
+): Promise<{ config: TrainConfig; file?: string; explicitCallbacks: boolean; plugins: string[] }> {
   let file = stringFlag(flags, 'config');
   let fileConfig = file !== undefined ? await loadConfigFile(file) : undefined;
+  // `plugins`: modules (paths relative to the config file) whose exported plugins the command registers.
+  const plugins = fileConfig && file ? pluginModules(fileConfig.plugins, file) : [];
+  if (fileConfig) delete fileConfig.plugins;
   let base: PlainObject = EMBEDDED_DEFAULTS;
   // `--resume --out DIR` without --config: the run's own resolved config is the base, so the
   // command needs no other flags (flags still override, e.g. --epochs to train longer).
@@ -37,6 +40,7 @@ export async function buildTrainConfig(
       fileConfig = await loadConfigFile(runConfig);
       delete fileConfig.outDir;
       delete fileConfig.resume;
+      delete fileConfig.resumeFromNewest;
       base = {};
     }
   }
@@ -68,7 +72,38 @@ export async function buildTrainConfig(
   const config = resolveTrainConfig(raw, where);
   const sets = Array.isArray(flags.set) ? flags.set : [];
   const explicitCallbacks = fileConfig?.callbacks !== undefined || sets.some((s) => s.trim().startsWith('callbacks'));
-  return file ? { config, file, explicitCallbacks } : { config, explicitCallbacks };
+  return file ? { config, file, explicitCallbacks, plugins } : { config, explicitCallbacks, plugins };
+}
+
+function pluginModules(value: unknown, file: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.trim() === '')) {
+    throw new ConfigError(`Invalid options for config file ${file}:\n  - plugins: expected a list of module paths`, [{ path: 'plugins', message: 'expected a list of module paths' }]);
+  }
+  return (value as string[]).map((v) => path.resolve(path.dirname(file), v));
+}
+
+/**
+ * Import plugin modules and register what they export: the default export or a `plugins` export,
+ * each a plugin (definePlugin, defineTrainingMode, declareAttack...) or a list of them.
+ */
+export async function registerPluginModules(registry: Registry, modules: readonly string[]): Promise<void> {
+  for (const file of modules) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(`plugins: cannot load ${file}: ${(error as Error).message}`, [{ path: 'plugins', message: 'cannot load module' }]);
+    }
+    const exported = mod.default ?? mod.plugins;
+    const list = (Array.isArray(exported) ? exported : [exported]) as AnyPlugin[];
+    if (exported === undefined || list.some((p) => typeof p?.kind !== 'string' || typeof p?.create !== 'function')) {
+      throw new ConfigError(`plugins: ${file} must export plugins (a plugin or a list of them) as its default export or as \`plugins\``, [
+        { path: 'plugins', message: 'no plugins exported' },
+      ]);
+    }
+    registry.use(list);
+  }
 }
 
 /** runs/<yyyymmdd-hhmmss>-<mode>-<dataset> */
@@ -85,7 +120,7 @@ export function defaultRunDirectory(raw: PlainObject, now: Date): string {
  * The run directory must be writable, and must not hold an earlier run unless resuming it:
  * nothing written before is overwritten by accident.
  */
-export async function prepareRunDirectory(outDir: string, resume: boolean): Promise<void> {
+export async function prepareRunDirectory(outDir: string, resume: boolean, options: { create?: boolean } = {}): Promise<void> {
   let entries: string[] | undefined;
   try {
     const stat = await fs.stat(outDir);
@@ -110,67 +145,106 @@ export async function prepareRunDirectory(outDir: string, resume: boolean): Prom
       [{ path: 'outDir', message: 'already holds a run' }],
     );
   }
-  await ensureWritableDirectory(outDir);
+  if (options.create === false) await checkWritableLocation(outDir);
+  else await ensureWritableDirectory(outDir);
 }
 
 export async function trainCommand(flags: ParsedFlags, io: CliIo): Promise<number> {
-  const { config: resolved, explicitCallbacks } = await buildTrainConfig(flags);
+  const { config: resolved, explicitCallbacks, plugins } = await buildTrainConfig(flags);
+  if (flags['print-config'] === true) {
+    io.stdout.write(`${JSON.stringify(resolved, null, 2)}\n`);
+    return 0;
+  }
   const config: TrainConfig = { ...resolved };
   const outDir = config.outDir as string;
 
-  const log = cliLogger(io, flags.quiet === true);
+  const verbosity = verbosityOf(flags);
+  const log = cliLogger(io, verbosity);
   const registry = createDefaultRegistry({ seed: config.seed, log });
+  const callbacks: Callback[] = [];
   try {
+    // Everything is checked before a backend loads or a directory is made: a bad flag costs
+    // nothing and leaves nothing behind.
+    await registerPluginModules(registry, plugins);
     checkPlugins(registry, config);
+    await checkDataDirectory(config.dataset);
     checkBackendName(stringFlag(flags, 'backend'));
     const threads = numberFlag(flags, 'threads', { integer: true, min: 1 });
+    await prepareRunDirectory(outDir, config.resume, { create: false });
+    const short = shortRunWarning(config);
+    if (short) log.warn(short);
 
-    await prepareRunDirectory(outDir, config.resume);
-
-    const backend = await selectBackend(stringFlag(flags, 'backend'), io, threads);
+    const backend = await selectBackend(stringFlag(flags, 'backend'), io, threads, verbosity);
     config.backend = backend.name;
+    // train() creates and locks the run directory once the config and plugins validate.
 
-    const callbacks: Callback[] = [];
     if (!explicitCallbacks) {
-      // The CLI draws its own progress on its stderr; keep the trainer's other default callbacks.
+      // The trainer's progress bar, drawn on this invocation's stderr (not process.stderr), and
+      // none with --quiet; the trainer's other default callbacks stay.
       config.callbacks = config.callbacks.filter((c) => c.name !== 'progress-bar');
-    }
-    if (flags.quiet !== true && !config.callbacks.some((c) => c.name === 'progress-bar')) {
-      callbacks.push(progressCallback(io.stderr));
+      if (verbosity !== 'quiet') callbacks.push(progressBar({ stream: io.stderr }));
     }
 
-    io.stderr.write(
-      `advprop train: ${config.mode} | dataset ${config.dataset.name} | model ${config.model.name} | attacker ${config.attacker.name}` +
-        `${config.attacker.options ? ` ${JSON.stringify(config.attacker.options)}` : ''} | ${config.epochs} epoch(s), batch ${config.batchSize}` +
+    if (verbosity !== 'quiet') io.stderr.write(
+      `advprop train: ${config.mode} | dataset ${config.dataset.name} | model ${config.model.name} | attacker ${config.attacker ? config.attacker.name : '(none)'}` +
+        `${config.attacker?.options ? ` ${JSON.stringify(config.attacker.options)}` : ''} | ${config.epochs} epoch(s), batch ${config.batchSize}` +
         `${config.limit ? `, first ${config.limit} images` : ''} | seed ${config.seed}\n` +
         `run directory: ${outDir}\n`,
     );
 
-    // Ctrl-C stops after the current batch; the run still evaluates and writes its outputs.
-    // A second Ctrl-C quits at once (the handler is installed once).
+    // SIGINT (Ctrl-C) / SIGTERM: the step in flight finishes, a checkpoint of the true position is
+    // written, and the command exits with 130 / 143 saying how to resume. A second signal quits at once.
     const abort = new AbortController();
-    const onSigint = () => {
-      io.stderr.write('\nadvprop train: stopping after this batch (Ctrl-C again to quit now)\n');
-      abort.abort();
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (abort.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130);
+      io.stderr.write(`\nadvprop train: ${signal}: stopping after this step and saving a checkpoint (${signal} again to quit at once)\n`);
+      abort.abort(`interrupted by ${signal}`);
     };
-    process.once('SIGINT', onSigint);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     let result: Awaited<ReturnType<typeof train>>;
     try {
       result = await train(config, { registry, callbacks, log, signal: abort.signal });
+    } catch (error) {
+      if (!(error instanceof TrainingInterruptedError)) throw error;
+      io.stderr.write(`advprop train: ${error.message}\n${error.checkpoint ? `To continue: advprop train --out ${outDir} --resume\n` : ''}`);
+      return error.reason.endsWith('SIGTERM') ? 143 : error.reason.endsWith('SIGINT') ? 130 : 1;
     } finally {
-      process.removeListener('SIGINT', onSigint);
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
     }
     try {
       const summary = result.summary as unknown as PlainObject;
-      io.stderr.write(formatSummary(summary, outDir));
+      if (verbosity !== 'quiet') io.stderr.write(formatSummary(summary, outDir));
       io.stdout.write(`${JSON.stringify(summary)}\n`);
     } finally {
       result.dispose();
     }
     return 0;
   } finally {
+    for (const cb of callbacks) (cb as { dispose?: () => void }).dispose?.();
     await registry.dispose().catch(() => {});
   }
+}
+
+/** Below this many optimizer steps the bundled models barely leave chance accuracy. */
+export const FEW_STEPS = 200;
+
+/**
+ * A run too short to learn looks broken (one epoch on 1,280 images ends near 10 %): say why
+ * before it starts. Undefined when the run is long enough or its length is not known yet (no
+ * --limit: the whole training split).
+ */
+export function shortRunWarning(config: Pick<TrainConfig, 'epochs' | 'batchSize' | 'limit'>): string | undefined {
+  if (config.limit === undefined) return undefined;
+  const perEpoch = Math.floor(config.limit / config.batchSize);
+  const steps = perEpoch * config.epochs;
+  if (steps >= FEW_STEPS) return undefined;
+  return (
+    `this run makes only ${steps} optimizer step${steps === 1 ? '' : 's'} (${config.epochs} epoch${config.epochs === 1 ? '' : 's'} x ${perEpoch} batches of ${config.batchSize}); ` +
+    `the models need a few hundred to rise clearly above chance accuracy, so expect figures near chance. ` +
+    `For a meaningful result give more --epochs or a larger --limit (at least ${FEW_STEPS} steps).`
+  );
 }
 
 /** The readable result block (stderr). */

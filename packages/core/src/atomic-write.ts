@@ -6,8 +6,12 @@
 import { promises as fs, constants as fsConstants } from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from './errors.js';
+import { makeDirectory } from './fs-helpers.js';
 
 let counter = 0;
+
+/** Names of writeFileAtomic's temporary files (`.<name>.<pid>.<time>.<n>.tmp`): a crash can leave them behind. */
+export const ATOMIC_TEMP_FILE = /^\..+\.\d+\.\d+\.\d+\.tmp$/;
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
@@ -31,9 +35,10 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 /** Ensure a directory exists and is writable, or throw a CheckpointError naming it. */
 export async function ensureWritableDirectory(dir: string): Promise<void> {
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     await fs.access(dir, fsConstants.W_OK);
   } catch (error) {
+    if (error instanceof CheckpointError) throw error;
     throw new CheckpointError(`output directory ${dir} is not writable: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -153,8 +153,16 @@ export interface TrainEvent {
 }
 
 export interface TrainerControl {
-  /** Stop after the current batch (the epoch-end bookkeeping and train-end hooks still run). */
+  /**
+   * Interrupt after the current batch: the trainer checkpoints the true position (with a run
+   * directory) and rejects with TrainingInterruptedError; a resume continues exactly there.
+   */
   stop(reason?: string): void;
+  /**
+   * End the run for good (early stopping): the epoch end, the final evaluation and the export still
+   * run, the summary records the reason, and a resume does not train on.
+   */
+  finish(reason: string): void;
   /** Write a checkpoint at the next safe point. */
   requestCheckpoint(): void;
   readonly stopRequested: boolean;
@@ -163,7 +171,25 @@ export interface TrainerControl {
 
 export type Hook = (event: TrainEvent, control: TrainerControl) => void | Promise<void>;
 
-export type Callback = { readonly name?: string } & { readonly [K in HookName]?: Hook };
+/**
+ * Progress of the final evaluation, reported after each stage of each batch: `clean`, `aux`
+ * (dual-BN models), then one stage per attack by its label.
+ */
+export interface EvaluationProgress {
+  readonly stage: string;
+  /** Examples this stage has done, of `total`. */
+  readonly done: number;
+  readonly total: number;
+  /** Running accuracy of this stage over the examples done. */
+  readonly accuracy: number;
+  /** Every stage, in the order they run. */
+  readonly stages: readonly string[];
+}
+
+export type Callback = { readonly name?: string } & { readonly [K in HookName]?: Hook } & {
+  /** Not a training hook: called during the final evaluation (after training), numbers only. */
+  readonly onFinalEvaluationProgress?: (progress: EvaluationProgress) => void | Promise<void>;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Backends
@@ -177,6 +203,10 @@ export interface BackendInfo {
   readonly threads?: number;
   /** Why it was chosen, what it runs on. */
   readonly description: string;
+  /** The same in a few words, for a one-line status (`wasm + native kernels (2 threads)`). */
+  readonly summary?: string;
+  /** Backends `auto` tried first and why each could not be used. */
+  readonly skipped?: readonly string[];
 }
 
 export interface BackendProvider {

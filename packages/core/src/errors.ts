@@ -89,3 +89,30 @@ export class TrainingDivergedError extends AdvpropError {
     super('ERR_TRAINING_DIVERGED', message);
   }
 }
+
+/** Another live process holds the run directory's lock file; names the directory, pid and host. */
+export class RunLockedError extends AdvpropError {
+  readonly dir: string;
+  constructor(dir: string, message: string) {
+    super('ERR_RUN_LOCKED', message);
+    this.dir = dir;
+  }
+}
+
+/**
+ * Training stopped before its end (a callback's stop(), an aborted signal, SIGINT/SIGTERM in the
+ * CLI): the current step finished and, with a run directory, a checkpoint of the true position was
+ * written, so `resume: true` continues exactly there.
+ */
+export class TrainingInterruptedError extends AdvpropError {
+  readonly reason: string;
+  readonly position: { readonly epoch: number; readonly batchInEpoch: number; readonly step: number };
+  /** The checkpoint directory written at the stop, when the run has a run directory. */
+  readonly checkpoint: string | undefined;
+  constructor(message: string, details: { reason: string; position: { epoch: number; batchInEpoch: number; step: number }; checkpoint?: string }) {
+    super('ERR_TRAINING_INTERRUPTED', message);
+    this.reason = details.reason;
+    this.position = details.position;
+    this.checkpoint = details.checkpoint;
+  }
+}

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataFormatError, type SeededRandom } from '@advprop/core';
 import { InMemoryDataset } from './base.js';
+import { CIFAR10_CLASSES } from './class-names.js';
 import { isDirectory, isFile, readWhole } from './files.js';
 
 export type CifarVariant = 'cifar10' | 'cifar100';
@@ -20,7 +21,7 @@ export type CifarVariant = 'cifar10' | 'cifar100';
 const PIXELS = 32 * 32;
 const IMAGE_BYTES = 3 * PIXELS;
 
-export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
+export { CIFAR10_CLASSES };
 
 export const CIFAR_LAYOUT = {
   cifar10: {

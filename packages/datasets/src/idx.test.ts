@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRegistry, expectNoTensorLeak } from '@advprop/core';
+import { ConfigError, createRegistry, expectNoTensorLeak } from '@advprop/core';
 import { datasets } from './plugins.js';
 import { DEBIAN_FASHION_MNIST_DIR, encodeIdx, FASHION_MNIST_CLASSES, loadIdxDataset, parseIdx, readIdx, readIdxPair } from './idx.js';
 import type { InMemoryDataset } from './base.js';
@@ -180,7 +180,31 @@ describe('IDX reader on generated files', () => {
     expect(Array.from(ds.labels('test'))).toEqual([2, 0]);
     const ex = ds.read('test', [1]);
     expect(Array.from(ex.images, (v) => Math.round(v * 255))).toEqual(Array.from(img.subarray(80, 96)));
-    const direct = await loadIdxDataset({ dir: sub });
+    const direct = await loadIdxDataset({ dir: sub, numClasses: 3 });
     expect(direct.info.numClasses).toBe(3);
+  });
+
+  it('takes the class count from the declaration, never from the largest label', async () => {
+    const sub = join(dir, 'undeclared');
+    (await import('node:fs')).mkdirSync(sub);
+    const img = bytes(6 * 4 * 4);
+    writeFileSync(join(sub, 'train-images-idx3-ubyte'), encodeIdx([4, 4, 4], img.subarray(0, 64)));
+    writeFileSync(join(sub, 'train-labels-idx1-ubyte'), encodeIdx([4], Uint8Array.from([0, 1, 12, 1])));
+    writeFileSync(join(sub, 't10k-images-idx3-ubyte'), encodeIdx([2, 4, 4], img.subarray(64)));
+    writeFileSync(join(sub, 't10k-labels-idx1-ubyte'), encodeIdx([2], Uint8Array.from([2, 0])));
+    const reg = createRegistry().use(datasets);
+    // Undeclared: an error naming the option, instead of a silent 13-class dataset.
+    await expect(reg.resolve('dataset', 'idx', { dir: sub })).rejects.toThrow(ConfigError);
+    await expect(reg.resolve('dataset', 'idx', { dir: sub })).rejects.toThrow(/number of classes is not declared; give numClasses/);
+    // Declared (preset or numClasses): the stray label 12 is an error naming the file and the example.
+    for (const options of [{ preset: 'mnist' as const }, { numClasses: 10 }]) {
+      const e = await formatError(reg.resolve('dataset', 'idx', { dir: sub, ...options }));
+      expect(e.message).toMatch(/label 12 of example 2 is out of range for 10 classes/);
+      expect(e.file).toBe(join(sub, 'train-labels-idx1-ubyte'));
+      expect(e.offset).toBe(10);
+    }
+    writeFileSync(join(sub, 'train-labels-idx1-ubyte'), encodeIdx([4], Uint8Array.from([0, 1, 2, 1])));
+    const ok = await reg.resolve('dataset', 'idx', { dir: sub, numClasses: 5 });
+    expect(ok.info.numClasses).toBe(5);
   });
 });

@@ -6,7 +6,7 @@
  * then the values, big-endian, row-major.
  */
 import { join } from 'node:path';
-import { DataFormatError, type SeededRandom } from '@advprop/core';
+import { ConfigError, DataFormatError, type SeededRandom } from '@advprop/core';
 import { InMemoryDataset } from './base.js';
 import { isFile, readMaybeGzip } from './files.js';
 
@@ -168,20 +168,7 @@ export async function readIdxPair(imagesFile: string, labelsFile: string, numCla
   return { images: images.data as Uint8Array, labels: out, imageShape };
 }
 
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-] as const;
-export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
-export const KMNIST_CLASSES = ['o', 'ki', 'su', 'tsu', 'na', 'ha', 'ma', 'ya', 're', 'wo'] as const;
+export { FASHION_MNIST_CLASSES, MNIST_CLASSES, KMNIST_CLASSES } from './class-names.js';
 
 /** Where Debian's `dataset-fashion-mnist` package installs the files. */
 export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -197,6 +184,11 @@ export interface IdxDatasetOptions {
   readonly dir: string;
   readonly name?: string;
   readonly classNames?: readonly string[];
+  /**
+   * Number of classes, when there are no class names. One of the two is required: the count is
+   * never inferred from the largest label, and a label outside it is an error naming file and example.
+   */
+  readonly numClasses?: number;
   /** File names inside `dir` (without or with `.gz`); the standard MNIST names by default. */
   readonly files?: Partial<Record<keyof typeof IDX_FILES, string>>;
   /** Seed (or stream) of the default shuffles. */
@@ -227,7 +219,19 @@ export async function loadIdxDataset(options: IdxDatasetOptions): Promise<InMemo
     locate(options.dir, names.testImages, hint),
     locate(options.dir, names.testLabels, hint),
   ]);
-  const numClasses = options.classNames?.length;
+  const numClasses = options.classNames?.length ?? options.numClasses;
+  if (numClasses === undefined) {
+    throw new ConfigError(
+      `IDX dataset in ${options.dir}: the number of classes is not declared; give numClasses, classNames or a preset (mnist, fashion-mnist, kmnist). ` +
+        'It is not inferred from the largest label, where one stray label (12, 255) would silently add classes.',
+      [{ path: 'dataset.options.numClasses', message: 'required without classNames or preset' }],
+    );
+  }
+  if (options.classNames && options.numClasses !== undefined && options.numClasses !== options.classNames.length) {
+    throw new ConfigError(`IDX dataset in ${options.dir}: numClasses ${options.numClasses} but ${options.classNames.length} class names`, [
+      { path: 'dataset.options.numClasses', message: 'differs from classNames' },
+    ]);
+  }
   const [train, test] = await Promise.all([readIdxPair(trImg, trLab, numClasses), readIdxPair(teImg, teLab, numClasses)]);
   if (train.imageShape.join('x') !== test.imageShape.join('x')) {
     throw new DataFormatError(
@@ -239,6 +243,7 @@ export async function loadIdxDataset(options: IdxDatasetOptions): Promise<InMemo
     name: options.name ?? 'idx',
     imageShape: train.imageShape,
     ...(options.classNames ? { classNames: options.classNames } : {}),
+    numClasses,
     train: { images: train.images, labels: train.labels },
     test: { images: test.images, labels: test.labels },
     seed: options.seed ?? 0,

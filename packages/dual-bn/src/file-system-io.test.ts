@@ -9,7 +9,7 @@ import { initializers, layers, loadLayersModel, sequential, type LayersModel } f
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CheckpointError, DataFormatError, SeededRandom, expectNoTensorLeak } from '@advprop/core';
 import { dualBnLayers, toDualBN, toInferenceModel, withRoute } from './index.js';
-import { MODEL_JSON, SHARD_BYTES, fileSystemIO, hasNativeFileRouter, loadModel, saveModel } from './node.js';
+import { MODEL_JSON, SHARD_BYTES, WEIGHTS_SHA256_KEY, fileSystemIO, hasNativeFileRouter, loadModel, removeModelLeftovers, saveModel } from './node.js';
 import { maxAbsDiff, seeded, useCpu } from './__fixtures__/test-utils.js';
 
 const run = promisify(execFile);
@@ -265,5 +265,41 @@ describe('bad input and failed saves', () => {
     expectClose(got.aux, want.aux, 1e-6);
     x.dispose();
     for (const m of [first, second, loaded]) m.dispose();
+  });
+});
+
+describe('integrity', () => {
+  it('model.json records each shard\'s sha256; a garbled shard of the right size is an error naming it', async () => {
+    const model = trainedDual(47);
+    const dir = freshDir();
+    await saveModel(model, dir);
+    const json = JSON.parse(await fs.readFile(path.join(dir, MODEL_JSON), 'utf8')) as Record<string, unknown> & tf.io.ModelJSON;
+    const shard = json.weightsManifest[0]!.paths[0]!;
+    expect(Object.keys(json[WEIGHTS_SHA256_KEY] as object)).toEqual([shard]);
+    const file = path.join(dir, shard);
+    const bytes = await fs.readFile(file);
+    bytes[5] = (bytes[5] as number) ^ 0x40;
+    await fs.writeFile(file, bytes);
+    const error = await loadModel(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CheckpointError);
+    expect((error as Error).message).toBe(`weight shard ${file} is corrupt: its sha256 differs from the one recorded in ${path.join(dir, MODEL_JSON)}`);
+    await expect(loadLayersModel(fileSystemIO(dir))).rejects.toThrow(/is corrupt: its sha256 differs/);
+    model.dispose();
+  });
+
+  it('removeModelLeftovers removes temporary files and shards model.json does not list, nothing else', async () => {
+    const model = trainedDual(48);
+    const dir = freshDir();
+    await saveModel(model, dir);
+    const kept = await listDir(dir);
+    await fs.writeFile(path.join(dir, 'group1-shard1of1-zzzz.bin'), 'orphan');
+    await fs.writeFile(path.join(dir, `.${MODEL_JSON}.123.456.0.tmp`), 'torn');
+    await fs.writeFile(path.join(dir, 'notes.txt'), 'mine');
+    const removed = await removeModelLeftovers(dir);
+    expect(removed.map((f) => path.basename(f)).sort()).toEqual([`.${MODEL_JSON}.123.456.0.tmp`, 'group1-shard1of1-zzzz.bin']);
+    expect(await listDir(dir)).toEqual([...kept, 'notes.txt'].sort());
+    const loaded = await loadModel(dir);
+    loaded.dispose();
+    model.dispose();
   });
 });

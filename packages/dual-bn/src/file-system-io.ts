@@ -5,19 +5,32 @@
  * Writes are atomic per file (temporary name, fsync, rename) and ordered so a failed save leaves
  * the previous model intact: new shards get names no previous save used, model.json is replaced
  * last, and only then are the previous model's shards removed.
+ *
+ * Integrity: model.json records the sha256 of every shard (`weightsSha256`, a key tfjs loaders
+ * ignore); `loadModel` verifies it and names the shard on a mismatch, so a garbled shard of the
+ * right size is an error rather than a silently wrong model.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io, type NamedTensorMap } from '@tensorflow/tfjs-core';
 import { loadLayersModel, models, type LayersModel } from '@tensorflow/tfjs-layers';
 import { CheckpointError, DataFormatError } from '@advprop/core';
-import { ensureWritableDirectory, writeFileAtomic } from '@advprop/core/node';
+import { ATOMIC_TEMP_FILE, ensureWritableDirectory, writeFileAtomic } from '@advprop/core/node';
 // Registers DualBatchNormalization with tfjs serialization before any model is deserialized.
 import './dual-batch-norm.js';
 
 export const MODEL_JSON = 'model.json';
+/** model.json key holding `{ <shard path>: <sha256 hex> }`. */
+export const WEIGHTS_SHA256_KEY = 'weightsSha256';
+/** File names saveModel gives weight shards. */
+const SHARD_FILE = /^group\d+-shard\d+of\d+(-[0-9a-z]+)?\.bin$/;
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
 /** Shard size tfjs itself uses (4 MiB). */
 export const SHARD_BYTES = 4 * 1024 * 1024;
 
@@ -97,10 +110,13 @@ async function saveArtifacts(dir: string, artifacts: io.ModelArtifacts): Promise
   const count = Math.max(1, Math.ceil(bytes.byteLength / SHARD_BYTES));
   const paths = Array.from({ length: count }, (_, i) => `group1-shard${i + 1}of${count}-${token}.bin`);
   const written: string[] = [];
+  const checksums: Record<string, string> = {};
   try {
     for (const [i, name] of paths.entries()) {
       const file = path.join(dir, name);
-      await writeFileAtomic(file, bytes.subarray(i * SHARD_BYTES, Math.min(bytes.byteLength, (i + 1) * SHARD_BYTES)));
+      const shard = bytes.subarray(i * SHARD_BYTES, Math.min(bytes.byteLength, (i + 1) * SHARD_BYTES));
+      checksums[name] = sha256(shard);
+      await writeFileAtomic(file, shard);
       written.push(file);
     }
     const modelJson: io.ModelJSON = {
@@ -115,6 +131,7 @@ async function saveArtifacts(dir: string, artifacts: io.ModelArtifacts): Promise
     if (artifacts.userDefinedMetadata != null) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
     if (artifacts.modelInitializer != null) modelJson.modelInitializer = artifacts.modelInitializer;
     if (artifacts.initializerSignature != null) modelJson.initializerSignature = artifacts.initializerSignature;
+    (modelJson as io.ModelJSON & Record<string, unknown>)[WEIGHTS_SHA256_KEY] = checksums;
     // model.json last: until this rename succeeds, the previous model.json and its shards are intact.
     await writeFileAtomic(modelJsonPath, JSON.stringify(modelJson));
   } catch (error) {
@@ -186,6 +203,7 @@ async function loadArtifacts(dir: string): Promise<io.ModelArtifacts> {
     throw new DataFormatError(`model.json is not valid JSON: ${(error as Error).message}`, { file: modelJsonPath });
   }
   validateModelJson(json, modelJsonPath);
+  const checksums = (json as unknown as Record<string, unknown>)[WEIGHTS_SHA256_KEY] as Record<string, unknown> | undefined;
   return io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: io.WeightsManifestEntry[] = [];
     const buffers: Uint8Array[] = [];
@@ -215,6 +233,18 @@ async function loadArtifacts(dir: string): Promise<io.ModelArtifacts> {
             { file: modelJsonPath },
           );
         }
+      }
+      // Sizes first (the more telling message), then the recorded checksums (absent in models saved
+      // by other tools, which load as before).
+      if (checksums !== undefined) {
+        group.paths.forEach((shardPath, i) => {
+          const expected = checksums[shardPath];
+          const file = shardFile(dir, shardPath, modelJsonPath);
+          if (typeof expected !== 'string') throw new CheckpointError(`weight shard ${file} has no sha256 in ${modelJsonPath} ("${WEIGHTS_SHA256_KEY}")`);
+          if (sha256(groupBuffers[i] as Uint8Array) !== expected) {
+            throw new CheckpointError(`weight shard ${file} is corrupt: its sha256 differs from the one recorded in ${modelJsonPath}`);
+          }
+        });
       }
       specs.push(...group.weights);
       buffers.push(...groupBuffers);
@@ -317,4 +347,38 @@ export async function loadModel(target: string): Promise<LayersModel> {
   } finally {
     if (decoded) for (const t of Object.values(decoded)) t.dispose();
   }
+}
+
+/**
+ * Remove what an interrupted `saveModel` into `dir` can leave behind: writeFileAtomic's temporary
+ * files and weight shards that the current model.json does not list (all shards when there is no
+ * model.json). Only those two kinds of names are touched. Resolves to the removed paths.
+ */
+export async function removeModelLeftovers(dir: string): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir(dir);
+  } catch {
+    return [];
+  }
+  const modelJsonPath = path.join(dir, MODEL_JSON);
+  const hasModelJson = entries.includes(MODEL_JSON);
+  const listed = new Set(hasModelJson ? await previousShards(modelJsonPath) : []);
+  if (hasModelJson && listed.size === 0) {
+    // An unreadable model.json: which shards it needs is unknown, so keep them all.
+    try {
+      JSON.parse(await fs.readFile(modelJsonPath, 'utf8'));
+    } catch {
+      return [];
+    }
+  }
+  const removed: string[] = [];
+  for (const entry of entries) {
+    if (ATOMIC_TEMP_FILE.test(entry) || (SHARD_FILE.test(entry) && !listed.has(entry))) {
+      const file = path.join(dir, entry);
+      await fs.rm(file, { force: true });
+      removed.push(file);
+    }
+  }
+  return removed;
 }

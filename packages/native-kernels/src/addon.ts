@@ -1,9 +1,11 @@
 /**
- * Loads the native addon built by scripts/build-native.mjs. Loading never throws: when the addon
- * is missing or cannot load (no libdnnl on this machine), `nativeAddon()` says why and the kernels
- * stay unregistered, so training falls back to the tfjs kernels.
+ * Loads the native addon: the prebuilt one from the platform package npm installed beside this
+ * one (@advprop/native-kernels-linux-x64, with oneDNN and libgomp in it), else one built from
+ * source by scripts/build-native.mjs (`npx advprop-build-native`). Loading never throws: when no
+ * addon is there or it cannot load, `nativeAddon()` says why and the kernels stay unregistered,
+ * so training falls back to the tfjs kernels.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -55,18 +57,76 @@ export interface NativeAddon {
   setThreads(threads: number): void;
 }
 
+/** Where the loaded addon came from. */
+export type NativeAddonSource = 'ADVPROP_NATIVE_ADDON' | 'prebuilt' | 'built from source';
+
 export type NativeAddonStatus =
-  | { readonly available: true; readonly addon: NativeAddon; readonly path: string; readonly onednn: string; readonly threads: number; readonly isa: string }
+  | {
+      readonly available: true;
+      readonly addon: NativeAddon;
+      readonly path: string;
+      readonly source: NativeAddonSource;
+      readonly onednn: string;
+      readonly threads: number;
+      readonly isa: string;
+    }
   | { readonly available: false; readonly reason: string };
 
-/** Where the addon is looked for: ADVPROP_NATIVE_ADDON, else build/ beside src/ and dist/. */
-export function nativeAddonPath(): string {
+/** The platform package holding a prebuilt addon for this machine, e.g. @advprop/native-kernels-linux-x64. */
+export function platformPackageName(): string | undefined {
+  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
+  // glibc only: the prebuilt libraries are linked against it (musl would need its own package).
+  const report = process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  const libc = process.platform === 'linux' && !report?.header?.glibcVersionRuntime ? '-musl' : '';
+  return `@advprop/native-kernels-${process.platform}-${process.arch}${libc}`;
+}
+
+/**
+ * Every place the addon is looked for, in order: ADVPROP_NATIVE_ADDON, the platform package, build/.
+ * A build from source newer than the prebuilt addon comes first: it was made on purpose after the
+ * install (`npx advprop-build-native`, say for this machine's CPU), or in this repository after
+ * the platform package was assembled. npm gives installed files a fixed old date, so a prebuilt
+ * addon never looks newer than a build.
+ */
+export function nativeAddonCandidates(): { path: string; source: NativeAddonSource }[] {
   const override = typeof process !== 'undefined' ? process.env.ADVPROP_NATIVE_ADDON : undefined;
-  if (override) return override;
-  return fileURLToPath(new URL('../build/advprop-native.node', import.meta.url));
+  if (override) return [{ path: override, source: 'ADVPROP_NATIVE_ADDON' }];
+  const out: { path: string; source: NativeAddonSource }[] = [];
+  const pkg = platformPackageName();
+  if (pkg) {
+    try {
+      out.push({ path: createRequire(import.meta.url).resolve(`${pkg}/advprop-native.node`), source: 'prebuilt' });
+    } catch {
+      /* not installed here (another platform, or --no-optional) */
+    }
+  }
+  const local = { path: fileURLToPath(new URL('../build/advprop-native.node', import.meta.url)), source: 'built from source' as const };
+  const prebuilt = out[0];
+  if (prebuilt && existsSync(local.path) && existsSync(prebuilt.path) && statSync(local.path).mtimeMs > statSync(prebuilt.path).mtimeMs) {
+    return [local, prebuilt];
+  }
+  out.push(local);
+  return out;
+}
+
+/** Where the addon is loaded from: the first candidate that exists (else the local build path). */
+export function nativeAddonPath(): string {
+  const candidates = nativeAddonCandidates();
+  return (candidates.find((c) => existsSync(c.path)) ?? candidates[candidates.length - 1]!).path;
 }
 
 let status: NativeAddonStatus | undefined;
+
+/**
+ * OpenMP threads that spin while waiting collapse throughput when processes share cores: two
+ * 2-thread trainings on 2 cores ran at 0.67x of one alone, against 1.50x with passive waiting,
+ * which costs a lone process 1-3 % (docs/performance.md, tools/bench/share-machine.mjs). libgomp
+ * reads its settings once, when the addon loads it, so the default is set just before; a user's
+ * own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+ */
+export function passiveOpenMpWaiting(env: NodeJS.ProcessEnv): void {
+  if (env.OMP_WAIT_POLICY === undefined && env.GOMP_SPINCOUNT === undefined) env.OMP_WAIT_POLICY = 'passive';
+}
 
 /**
  * The addon, loaded once. ADVPROP_NATIVE_KERNELS=0 turns it off (for before/after comparisons).
@@ -80,21 +140,33 @@ export function nativeAddon(): NativeAddonStatus {
   if (flag === '0' || flag === 'false') {
     return (status = { available: false, reason: 'turned off by ADVPROP_NATIVE_KERNELS=0' });
   }
-  const path = nativeAddonPath();
-  if (!existsSync(path)) {
+  const override = process.env.ADVPROP_NATIVE_ADDON;
+  if (override && !existsSync(override)) {
+    return (status = { available: false, reason: `ADVPROP_NATIVE_ADDON=${override}: no such file (build one with npx advprop-build-native; needs g++ and libdnnl-dev)` });
+  }
+  const candidates = nativeAddonCandidates().filter((c) => existsSync(c.path));
+  if (candidates.length === 0) {
+    const pkg = platformPackageName();
     return (status = {
       available: false,
-      reason: `${path} is not built (apt-get install g++ libdnnl-dev, then npm run build, or node scripts/build-native.mjs in @advprop/native-kernels)`,
+      reason:
+        `no native addon here: ${pkg} (prebuilt) is not installed` +
+        `${pkg === '@advprop/native-kernels-linux-x64' ? ' (npm skips optional dependencies with --omit=optional)' : ' (there is none for this platform)'}` +
+        ` and none was built from source (apt-get install g++ libdnnl-dev, then npx advprop-build-native)`,
     });
   }
-  try {
-    const addon = createRequire(import.meta.url)(path) as NativeAddon;
-    const info = addon.info();
-    return (status = { available: true, addon, path, ...info });
-  } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    return (status = { available: false, reason: `${path} does not load: ${reason}` });
+  passiveOpenMpWaiting(process.env);
+  const failures: string[] = [];
+  for (const { path, source } of candidates) {
+    try {
+      const addon = createRequire(import.meta.url)(path) as NativeAddon;
+      const info = addon.info();
+      return (status = { available: true, addon, path, source, ...info });
+    } catch (error) {
+      failures.push(`${path} does not load: ${error instanceof Error ? error.message.split('\n')[0]! : String(error)}`);
+    }
   }
+  return (status = { available: false, reason: failures.join('; ') });
 }
 
 /** Forget the cached load result (tests that flip ADVPROP_NATIVE_KERNELS). */

@@ -5,7 +5,18 @@
  * source against the system's libdnnl; optional: without it nothing is registered and tfjs's
  * kernels keep running.
  */
-export { nativeAddon, nativeAddonPath, resetNativeAddon, type NativeAddon, type NativeAddonStatus, type ConvGeometryArray } from './addon.js';
+export {
+  nativeAddon,
+  nativeAddonPath,
+  nativeAddonCandidates,
+  passiveOpenMpWaiting,
+  platformPackageName,
+  resetNativeAddon,
+  type NativeAddon,
+  type NativeAddonSource,
+  type NativeAddonStatus,
+  type ConvGeometryArray,
+} from './addon.js';
 export {
   registerNativeKernels,
   unregisterNativeKernels,

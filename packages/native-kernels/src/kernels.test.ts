@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,8 @@ import {
   NATIVE_KERNEL_NAMES,
   hasNativeKernel,
   nativeAddon,
+  nativeAddonCandidates,
+  platformPackageName,
   registerNativeKernels,
   resetNativeAddon,
   setNativeThreads,
@@ -65,11 +68,26 @@ describe('loading the addon', () => {
     try {
       const status = nativeAddon();
       expect(status.available).toBe(false);
-      expect(!status.available && status.reason).toMatch(/\/nonexistent\/advprop-native\.node is not built .*libdnnl-dev/);
+      expect(!status.available && status.reason).toMatch(/ADVPROP_NATIVE_ADDON=\/nonexistent\/advprop-native\.node: no such file .*advprop-build-native.*libdnnl-dev/);
     } finally {
       delete process.env.ADVPROP_NATIVE_ADDON;
       resetNativeAddon();
     }
+  });
+
+  it('prefers the prebuilt platform package, then an addon built from source', () => {
+    const candidates = nativeAddonCandidates();
+    const local = { path: expect.stringMatching(/native-kernels\/build\/advprop-native\.node$/), source: 'built from source' };
+    const prebuilt = { path: expect.stringMatching(/native-kernels-linux-x64\/lib\/advprop-native\.node$/), source: 'prebuilt' };
+    if (candidates.length === 1) expect(candidates).toEqual([local]);
+    else {
+      // The prebuilt one first, unless the build from source is newer (made on purpose after it).
+      expect(candidates).toEqual(candidates[0]!.source === 'prebuilt' ? [prebuilt, local] : [local, prebuilt]);
+      if (candidates[0]!.source === 'built from source') expect(statSync(candidates[0]!.path).mtimeMs).toBeGreaterThan(statSync(candidates[1]!.path).mtimeMs);
+    }
+    expect(platformPackageName()).toBe(`@advprop/native-kernels-${process.platform}-${process.arch}`);
+    const status = nativeAddon();
+    if (status.available) expect(status.path).toBe(candidates.find((c) => existsSync(c.path))?.path);
   });
 
   it('serves wasm and cpu only', () => {

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TrainEvent } from '@advprop/core';
-import { CallbackRunner, Control, checkpointPolicy, earlyStopping, metricsLogger, progressBar } from './callbacks.js';
+import { CallbackRunner, Control, checkpointPolicy, earlyStopping } from './callbacks.js';
+import { metricsLogger, progressBar } from './node-callbacks.js';
 
 const ev = (over: Partial<TrainEvent> = {}): TrainEvent => ({ epoch: 0, step: 1, batch: 0, epochs: 2, stepsPerEpoch: 4, metrics: { loss: 1.5, images_per_second: 100 }, ...over });
 
@@ -13,28 +14,65 @@ function sink(isTTY: boolean) {
 }
 
 describe('progress bar', () => {
-  it('writes plain lines with loss, throughput and ETA when not a TTY', () => {
+  it('writes plain lines at most every few seconds, with loss, accuracy, throughput, elapsed time and ETA, when not a TTY', () => {
     const out = sink(false);
-    const cb = progressBar({ stream: out.stream, linesPerEpoch: 2 });
+    let t = 0;
+    const cb = progressBar({ stream: out.stream, everySeconds: 10, now: () => t });
     const control = new Control();
     cb.onTrainBegin?.(ev({ step: 0 }), control);
-    for (let b = 0; b < 4; b++) cb.onBatchEnd?.(ev({ batch: b, step: b + 1 }), control);
-    cb.onEpochEnd?.(ev({ metrics: { loss: 1.2, val_accuracy: 0.9 } }), control);
+    for (let b = 0; b < 4; b++) {
+      t = (b + 1) * 4000; // a batch every 4 s: lines at 4 s and 16 s only
+      cb.onBatchEnd?.(ev({ batch: b, step: b + 1, metrics: { loss: 1.5, accuracy: 0.25, images_per_second: 100 } }), control);
+    }
+    cb.onEpochEnd?.(ev({ step: 4, metrics: { loss: 1.2, accuracy: 0.5, val_accuracy: 0.9 } }), control);
     const lines = out.text().trim().split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^epoch 1\/2 {2}batch 2\/4 {2}loss 1\.5000 {2}100\.0 img\/s {2}ETA \d+s$/);
+    expect(lines[0]).toBe('epoch 1/2  step 1/8  loss 1.5000  acc 25.0%  100 img/s  elapsed 4s  ETA 28s');
+    expect(lines[1]).toMatch(/^epoch 1\/2 {2}step 4\/8 .* elapsed 16s {2}ETA 16s$/);
+    expect(lines[2]).toBe('epoch 1/2 done after 16s  loss 1.2000  acc 50.0%  val_accuracy 90.0%');
     expect(out.text()).not.toContain('\r');
-    expect(lines[2]).toBe('epoch 1/2 done  loss 1.2000  val_accuracy 0.9000');
+    expect(out.text()).not.toContain('\u001b'); // no cursor movement or colours in logs
   });
 
-  it('redraws one line on a TTY', () => {
+  it('reports the final evaluation per attack in plain mode: one line per finished stage', () => {
+    const out = sink(false);
+    let t = 0;
+    const cb = progressBar({ stream: out.stream, everySeconds: 10, now: () => t });
+    const stages = ['clean', 'aux', 'pgd'];
+    for (const done of [50, 100]) {
+      for (const stage of stages) {
+        t += 1000;
+        cb.onFinalEvaluationProgress?.({ stage, done, total: 100, accuracy: stage === 'pgd' ? 0.3 : 0.9, stages });
+      }
+    }
+    const lines = out.text().trim().split('\n');
+    expect(lines[0]).toMatch(/^final evaluation: clean 50\/100 {2}accuracy so far 90\.0%/);
+    expect(lines.slice(1)).toEqual([
+      'final evaluation: clean 90.0% on 100 images',
+      'final evaluation: aux 90.0% on 100 images',
+      'final evaluation: pgd 30.0% on 100 images',
+    ]);
+  });
+
+  it('draws bars with cli-progress on a TTY: training with ETA, then one bar per evaluation stage', async () => {
     const out = sink(true);
     const cb = progressBar({ stream: out.stream });
     const control = new Control();
-    cb.onTrainBegin?.(ev({ step: 0 }), control);
-    cb.onBatchEnd?.(ev({ batch: 1, step: 2 }), control);
-    expect(out.text()).toMatch(/^\r\[=+ +\] epoch 1\/2 {2}batch 2\/4/);
-    expect(out.text()).not.toContain('\n');
+    try {
+      cb.onTrainBegin?.(ev({ step: 0 }), control);
+      cb.onBatchEnd?.(ev({ batch: 1, step: 2, metrics: { loss: 1.5, accuracy: 0.5, images_per_second: 120 } }), control);
+      await new Promise((resolve) => setTimeout(resolve, 400)); // cli-progress redraws on its own timer (5 per second)
+      expect(out.text()).toMatch(/epoch 1\/2 \S+ step 2\/8 {2}loss 1\.5000 {2}acc 50\.0% {2}120 img\/s {2}elapsed \S+ {2}ETA \S+/);
+      const stages = ['clean', 'fgsm'];
+      cb.onFinalEvaluationProgress?.({ stage: 'clean', done: 100, total: 200, accuracy: 0.95, stages });
+      cb.onFinalEvaluationProgress?.({ stage: 'fgsm', done: 100, total: 200, accuracy: 0.4, stages });
+      cb.onTrainEnd?.(ev({ step: 8 }), control);
+      expect(out.text()).toMatch(/final evaluation {2}clean \S+ 100\/200 {2}accuracy 95\.0%/);
+      expect(out.text()).toMatch(/final evaluation {2}fgsm {2}\S+ 100\/200 {2}accuracy 40\.0%/);
+      expect(out.text()).toContain('training and evaluation finished after 8 steps');
+    } finally {
+      cb.dispose();
+    }
   });
 });
 

@@ -1,16 +1,16 @@
 /**
- * Callbacks: the hook runner, the control object, and the built-in callbacks (progress bar,
- * metrics logger, checkpoint policy, early stopping), each also registered as a plugin of kind
- * 'callback'.
+ * Callbacks: the hook runner, the control object, and the built-in callbacks that need no file
+ * system (checkpoint policy, early stopping), each also registered as a plugin of kind 'callback'.
+ * The progress bar and the metrics logger (terminal, files) are in node-callbacks.ts.
  *
  * Hook order (core's HOOK_ORDER): onTrainBegin, then per epoch onEpochBegin, per batch
  * onBatchBegin -> onAfterAttack -> onBeforeOptimizerStep -> onBatchEnd, then onEvaluationEnd and
  * onEpochEnd; finally onTrainEnd. Hooks receive frozen events holding numbers only.
  */
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
+import { checkpointPolicyOptions, earlyStoppingOptions } from './callback-options.js';
 import {
   definePlugin,
+  parseOptions,
   z,
   type Callback,
   type HookName,
@@ -36,8 +36,16 @@ export interface TrainerControlExt extends TrainerControl {
   requestCheckpoint(options?: { best?: boolean }): void;
 }
 
+/**
+ * Two ways to end training early. `stop(reason)` interrupts: the current step finishes, a
+ * checkpoint of the true position is written and train() rejects with TrainingInterruptedError, so
+ * a resume continues exactly there. `finish(reason)` ends the run for good (early stopping): the
+ * current epoch's end, the final evaluation and the export run, `summary.stopped_early` holds the
+ * reason, and a resume refuses to train on.
+ */
 export class Control implements TrainerControlExt {
   private stopped = false;
+  private finished = false;
   private reason: string | undefined;
   private pending: { best: boolean } | null = null;
 
@@ -46,6 +54,19 @@ export class Control implements TrainerControlExt {
       this.stopped = true;
       this.reason = reason ?? 'stopped by a callback';
     }
+  }
+
+  finish(reason: string): void {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.finished = true;
+      this.reason = reason;
+    }
+  }
+
+  /** Whether the stop was a finish (the run ends normally) rather than an interruption. */
+  get finishRequested(): boolean {
+    return this.finished;
   }
 
   requestCheckpoint(options: { best?: boolean } = {}): void {
@@ -110,171 +131,9 @@ export class CallbackRunner {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Progress bar
-
-export interface ProgressStream {
-  write(text: string): unknown;
-  readonly isTTY?: boolean;
-  readonly columns?: number;
-}
-
-export interface ProgressBarOptions {
-  /** Where to write (default process.stderr). */
-  stream?: ProgressStream;
-  /** Force TTY / plain mode instead of asking the stream. */
-  tty?: boolean;
-  /** Plain mode: lines per epoch (default 10). */
-  linesPerEpoch?: number;
-}
-
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
-}
-
-/**
- * Progress: on a TTY one line redrawn in place with a bar; otherwise plain lines (a few per epoch
- * and one per epoch end) so logs stay readable. Shows loss, images/s and the ETA of the run.
- */
-export function progressBar(options: ProgressBarOptions = {}): Callback {
-  const stream: ProgressStream = options.stream ?? process.stderr;
-  const tty = options.tty ?? stream.isTTY === true;
-  const linesPerEpoch = options.linesPerEpoch ?? 10;
-  let start = 0;
-  let startStep = 0;
-  let lastLen = 0;
-  const line = (e: TrainEvent): string => {
-    const done = e.step - startStep;
-    const total = e.epochs * e.stepsPerEpoch;
-    const elapsed = (performance.now() - start) / 1000;
-    const eta = done > 0 ? ((total - e.step) * elapsed) / done : Number.NaN;
-    const m = e.metrics;
-    const parts = [
-      `epoch ${e.epoch + 1}/${e.epochs}`,
-      `batch ${(e.batch ?? 0) + 1}/${e.stepsPerEpoch}`,
-      `loss ${(m.loss ?? Number.NaN).toFixed(4)}`,
-      `${(m.images_per_second ?? 0).toFixed(1)} img/s`,
-      `ETA ${formatDuration(eta)}`,
-    ];
-    return parts.join('  ');
-  };
-  return {
-    name: 'progress-bar',
-    onTrainBegin(e) {
-      start = performance.now();
-      startStep = e.step;
-    },
-    onBatchEnd(e) {
-      if (tty) {
-        const width = 20;
-        const frac = ((e.batch ?? 0) + 1) / e.stepsPerEpoch;
-        const filled = Math.round(frac * width);
-        const text = `[${'='.repeat(filled)}${' '.repeat(width - filled)}] ${line(e)}`;
-        const cols = stream.columns ?? 120;
-        const shown = text.slice(0, Math.max(20, cols - 1));
-        stream.write(`\r${shown}${' '.repeat(Math.max(0, lastLen - shown.length))}`);
-        lastLen = shown.length;
-      } else {
-        const every = Math.max(1, Math.ceil(e.stepsPerEpoch / linesPerEpoch));
-        const b = (e.batch ?? 0) + 1;
-        if (b % every === 0 || b === e.stepsPerEpoch) stream.write(`${line(e)}\n`);
-      }
-    },
-    onEpochEnd(e) {
-      const m = e.metrics;
-      const val = m.val_accuracy !== undefined ? `  val_accuracy ${m.val_accuracy.toFixed(4)}` : '';
-      const aux = m.val_aux_accuracy !== undefined ? `  val_aux_accuracy ${m.val_aux_accuracy.toFixed(4)}` : '';
-      if (tty) {
-        stream.write('\n');
-        lastLen = 0;
-      }
-      stream.write(`epoch ${e.epoch + 1}/${e.epochs} done  loss ${(m.loss ?? Number.NaN).toFixed(4)}${val}${aux}\n`);
-    },
-    onTrainEnd(e) {
-      const elapsed = (performance.now() - start) / 1000;
-      stream.write(`training finished after ${e.step} steps in ${formatDuration(elapsed)}\n`);
-    },
-  };
-}
-
-// ------------------------------------------------------------------------------------------------
-// Metrics logger (JSON Lines)
-
-/**
- * Appends one JSON object per line: `{"type":"batch"|"eval"|"epoch"|"end", epoch, step, ...metrics}`.
- * Its state is the file length at the last checkpoint: a resumed run truncates lines written after
- * it, so metrics.jsonl never holds a step twice.
- */
-export function metricsLogger(options: { file: string; everySteps?: number }): StatefulCallback {
-  const every = Math.max(1, options.everySteps ?? 1);
-  let bytes = 0;
-  let ready = false;
-  const append = async (record: Record<string, unknown>): Promise<void> => {
-    if (!ready) {
-      await fs.mkdir(path.dirname(options.file), { recursive: true });
-      ready = true;
-    }
-    const text = `${JSON.stringify(record)}\n`;
-    await fs.appendFile(options.file, text);
-    bytes += Buffer.byteLength(text);
-  };
-  const base = (type: string, e: TrainEvent): Record<string, unknown> => ({
-    type,
-    epoch: e.epoch,
-    step: e.step,
-    ...(e.batch !== undefined ? { batch: e.batch } : {}),
-    ...e.metrics,
-    time: new Date().toISOString(),
-  });
-  return {
-    name: 'metrics-logger',
-    async onTrainBegin() {
-      try {
-        bytes = (await fs.stat(options.file)).size;
-      } catch {
-        bytes = 0;
-      }
-    },
-    async onBatchEnd(e) {
-      if (e.step % every === 0) await append(base('batch', e));
-    },
-    async onEvaluationEnd(e) {
-      await append(base('eval', e));
-    },
-    async onEpochEnd(e) {
-      await append(base('epoch', e));
-    },
-    async onTrainEnd(e) {
-      await append(base('end', e));
-    },
-    getState: () => ({ bytes }),
-    async setState(state) {
-      const size = typeof state.bytes === 'number' ? state.bytes : 0;
-      try {
-        const current = (await fs.stat(options.file)).size;
-        if (current > size) await fs.truncate(options.file, size);
-      } catch {
-        /* no file yet */
-      }
-      bytes = size;
-    },
-  };
-}
-
-// ------------------------------------------------------------------------------------------------
 // Checkpoint policy
 
-export interface CheckpointPolicyOptions {
-  everyEpochs?: number;
-  everySteps?: number;
-  monitor?: string;
-  mode?: 'max' | 'min';
-  keepBest?: boolean;
-}
+export type CheckpointPolicyOptions = z.input<typeof checkpointPolicyOptions>;
 
 function improved(value: number, best: number | null, mode: 'max' | 'min', minDelta = 0): boolean {
   if (best === null) return true;
@@ -287,11 +146,7 @@ function improved(value: number, best: number | null, mode: 'max' | 'min', minDe
  * (marked as the best checkpoint).
  */
 export function checkpointPolicy(options: CheckpointPolicyOptions = {}): StatefulCallback {
-  const everyEpochs = options.everyEpochs ?? 1;
-  const everySteps = options.everySteps ?? 0;
-  const monitor = options.monitor ?? 'val_accuracy';
-  const mode = options.mode ?? 'max';
-  const keepBest = options.keepBest ?? true;
+  const { everyEpochs, everySteps, monitor, mode, keepBest } = parseOptions(checkpointPolicyOptions, options, 'checkpoint policy');
   let best: number | null = null;
   return {
     name: 'checkpoint',
@@ -318,19 +173,11 @@ export function checkpointPolicy(options: CheckpointPolicyOptions = {}): Statefu
 // ------------------------------------------------------------------------------------------------
 // Early stopping
 
-export interface EarlyStoppingOptions {
-  monitor?: string;
-  mode?: 'max' | 'min';
-  patience?: number;
-  minDelta?: number;
-}
+export type EarlyStoppingOptions = z.input<typeof earlyStoppingOptions>;
 
 /** Stops training when `monitor` has not improved by `minDelta` for `patience` epochs. */
 export function earlyStopping(options: EarlyStoppingOptions = {}): StatefulCallback {
-  const monitor = options.monitor ?? 'val_accuracy';
-  const mode = options.mode ?? 'max';
-  const patience = options.patience ?? 3;
-  const minDelta = options.minDelta ?? 0;
+  const { monitor, mode, patience, minDelta } = parseOptions(earlyStoppingOptions, options, 'early stopping');
   let best: number | null = null;
   let wait = 0;
   return {
@@ -344,7 +191,7 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): StatefulCallb
       } else {
         wait++;
         if (wait >= patience) {
-          control.stop(`early stopping: ${monitor} did not improve on ${best} for ${wait} epoch(s)`);
+          control.finish(`early stopping: ${monitor} did not improve on ${best} for ${wait} epoch(s)`);
         }
       }
     },
@@ -359,51 +206,11 @@ export function earlyStopping(options: EarlyStoppingOptions = {}): StatefulCallb
 // ------------------------------------------------------------------------------------------------
 // Plugins
 
-export const progressBarPlugin = definePlugin({
-  kind: 'callback',
-  name: 'progress-bar',
-  description: 'TTY progress bar, plain lines when not a TTY (loss, images/s, ETA)',
-  options: z
-    .object({
-      stream: z.enum(['stderr', 'stdout']).default('stderr'),
-      linesPerEpoch: z.number().int().positive().default(10),
-      tty: z.boolean().optional(),
-    })
-    .strict(),
-  create: (_ctx, o) =>
-    progressBar({
-      stream: o.stream === 'stdout' ? process.stdout : process.stderr,
-      linesPerEpoch: o.linesPerEpoch,
-      ...(o.tty !== undefined ? { tty: o.tty } : {}),
-    }),
-});
-
-export const metricsLoggerPlugin = definePlugin({
-  kind: 'callback',
-  name: 'metrics-logger',
-  description: 'JSON Lines metrics log (the trainer fills in <outDir>/metrics.jsonl as the file)',
-  options: z
-    .object({
-      file: z.string().min(1, 'metrics-logger needs a file (the trainer sets <outDir>/metrics.jsonl)'),
-      everySteps: z.number().int().positive().default(1),
-    })
-    .strict(),
-  create: (_ctx, o) => metricsLogger(o),
-});
-
 export const checkpointPlugin = definePlugin({
   kind: 'callback',
   name: 'checkpoint',
   description: 'when to checkpoint: every N epochs/steps and on a new best monitored metric',
-  options: z
-    .object({
-      everyEpochs: z.number().int().min(0).default(1),
-      everySteps: z.number().int().min(0).default(0),
-      monitor: z.string().default('val_accuracy'),
-      mode: z.enum(['max', 'min']).default('max'),
-      keepBest: z.boolean().default(true),
-    })
-    .strict(),
+  options: checkpointPolicyOptions,
   create: (_ctx, o) => checkpointPolicy(o),
 });
 
@@ -411,16 +218,9 @@ export const earlyStoppingPlugin = definePlugin({
   kind: 'callback',
   name: 'early-stopping',
   description: 'stop when a monitored metric stops improving',
-  options: z
-    .object({
-      monitor: z.string().default('val_accuracy'),
-      mode: z.enum(['max', 'min']).default('max'),
-      patience: z.number().int().min(0).default(3),
-      minDelta: z.number().min(0).default(0),
-    })
-    .strict(),
+  options: earlyStoppingOptions,
   create: (_ctx, o) => earlyStopping(o),
 });
 
-/** The trainer's callback plugins. */
-export const callbacks = [progressBarPlugin, metricsLoggerPlugin, checkpointPlugin, earlyStoppingPlugin] as const;
+/** The callback plugins that need no file system or terminal (node-callbacks.ts adds the others). */
+export const coreCallbacks = [checkpointPlugin, earlyStoppingPlugin] as const;

@@ -10,10 +10,16 @@
  *   <name>/weights.bin     float32 model weights, in `model.weights` order
  *   <name>/optimizer.bin   float32 optimizer slots
  *
- * Atomicity: a checkpoint is written into `.tmp-<name>` (each file fsynced), the directory is
- * renamed to `<name>`, and only then `latest.json` is replaced atomically (write + fsync + rename).
- * A SIGKILL at any point leaves `latest.json` naming a complete checkpoint; stale `.tmp-*`
- * directories and checkpoints no pointer keeps are pruned after the next successful write.
+ * Atomicity: a checkpoint is written into `.tmp-<name>-<pid>` (each file fsynced), the directory
+ * is renamed to `<name>`, and only then `latest.json` is replaced atomically (write + fsync +
+ * rename). A SIGKILL at any point leaves `latest.json` naming a complete checkpoint.
+ *
+ * Integrity: state.json carries the sha256 of the binaries and of itself (`stateSha256`, over the
+ * file's JSON without that field), so an edited or garbled file is refused by name.
+ *
+ * Deletion: after a write, only checkpoints written by the same caller (`written`) that neither
+ * latest.json's history nor best.json keeps are removed; a checkpoint from an earlier process, and
+ * anything while best.json is unreadable, is never deleted here.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -26,7 +32,9 @@ import type { CallbackState } from './callbacks.js';
 import type { OptimizerState, TrainOptimizer } from './optimizers.js';
 
 export const CHECKPOINT_FORMAT = 'advprop-trainer-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
+/** Versions loadCheckpoint reads (version 1 state.json files carry no checksum of their own). */
+const READABLE_VERSIONS = [1, 2];
 
 export interface TrainPosition {
   /** Epoch (0-based) the next batch belongs to. */
@@ -35,7 +43,6 @@ export interface TrainPosition {
   readonly batchInEpoch: number;
   /** Global optimizer steps done. */
   readonly step: number;
-  /** Whether the epoch end (evaluation, epoch-end hooks) of `epoch - 1` is done (always true when batchInEpoch is 0). */
 }
 
 export interface CheckpointMeta {
@@ -47,6 +54,8 @@ export interface CheckpointMeta {
   /** Run-time state of the model's stateful layers (core's StatefulLayer), by layer name. */
   readonly layers?: Record<string, Record<string, number>>;
   readonly metrics?: Record<string, number>;
+  /** Set when the run ended for good at this position (early stopping): a resume trains no further. */
+  readonly finished?: string;
 }
 
 interface TensorEntry {
@@ -63,6 +72,7 @@ interface StateFile extends CheckpointMeta {
   readonly weights: TensorEntry[];
   readonly optimizer: { name: string; iterations: number; slots: (TensorEntry & { param: number; slot: string })[] };
   readonly sha256: Record<string, string>;
+  readonly stateSha256?: string;
 }
 
 interface Pointer {
@@ -109,6 +119,22 @@ export interface SaveCheckpointOptions extends CheckpointMeta {
   readonly bestMetric?: number | null;
   readonly keepLast?: number;
   readonly keepBest?: boolean;
+  /**
+   * Names of the checkpoints this caller wrote (the new one is added). Pruning removes only these,
+   * so a checkpoint written by an earlier process is never deleted. Without it nothing is pruned.
+   */
+  readonly written?: Set<string>;
+}
+
+/** The text of a state.json: the state and the sha256 of its own JSON without that field. */
+function stateFileText(state: Omit<StateFile, 'stateSha256'>): string {
+  const body = JSON.stringify(state, null, 1);
+  return JSON.stringify({ ...state, stateSha256: sha256(Buffer.from(body)) }, null, 1);
+}
+
+/** Whether a checkpoint directory name is one this module writes (never a path). */
+export function isCheckpointName(name: string): boolean {
+  return /^ckpt-e\d+-b\d+-s\d+(-\d+)?$/.test(name);
 }
 
 /** Write a checkpoint atomically and point latest.json (and best.json when `best`) at it. */
@@ -148,7 +174,7 @@ export async function saveCheckpoint(outDir: string, options: SaveCheckpointOpti
   }
   const optimizerBin = bytesOf(concat(slotArrays));
 
-  const state: StateFile = {
+  const state: Omit<StateFile, 'stateSha256'> = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     created: new Date().toISOString(),
@@ -158,19 +184,21 @@ export async function saveCheckpoint(outDir: string, options: SaveCheckpointOpti
     counters: options.counters,
     ...(options.layers ? { layers: options.layers } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.finished !== undefined ? { finished: options.finished } : {}),
     weights: weightEntries,
     optimizer: { name: opt.name, iterations: opt.iterations, slots: slotEntries },
     sha256: { 'weights.bin': sha256(weightsBin), 'optimizer.bin': sha256(optimizerBin) },
   };
   await writeFileAtomic(path.join(tmp, 'weights.bin'), weightsBin);
   await writeFileAtomic(path.join(tmp, 'optimizer.bin'), optimizerBin);
-  await writeFileAtomic(path.join(tmp, 'state.json'), JSON.stringify(state, null, 1));
+  await writeFileAtomic(path.join(tmp, 'state.json'), stateFileText(state));
   const final = path.join(root, name);
   try {
     await fs.rename(tmp, final);
   } catch (error) {
     throw new CheckpointError(`could not move checkpoint ${tmp} to ${final}: ${(error as Error).message}`, { cause: error });
   }
+  options.written?.add(name);
 
   const previous = await readPointer(root, 'latest.json').catch(() => null);
   const keepLast = Math.max(1, options.keepLast ?? 1);
@@ -182,7 +210,7 @@ export async function saveCheckpoint(outDir: string, options: SaveCheckpointOpti
       JSON.stringify({ checkpoint: name, position: options.position, metric: options.bestMetric ?? null } satisfies Pointer, null, 1),
     );
   }
-  await pruneCheckpoints(root, options.keepBest !== false);
+  if (options.written) await pruneCheckpoints(root, options.keepBest !== false, options.written);
   return name;
 }
 
@@ -190,26 +218,25 @@ async function readPointer(root: string, file: string): Promise<Pointer | null> 
   const p = path.join(root, file);
   if (!(await pathExists(p))) return null;
   const pointer = await readJsonFile<Pointer>(p, 'checkpoint pointer');
-  if (typeof pointer?.checkpoint !== 'string' || pointer.checkpoint.includes('/') || pointer.checkpoint.includes('\\')) {
+  if (typeof pointer?.checkpoint !== 'string' || !isCheckpointName(pointer.checkpoint)) {
     throw new CheckpointError(`checkpoint pointer ${p} is corrupt: no valid "checkpoint" entry`);
   }
   return pointer;
 }
 
-/** Remove checkpoint directories that neither latest.json's history nor best.json keeps. */
-async function pruneCheckpoints(root: string, keepBest: boolean): Promise<void> {
+/** Remove checkpoints of `written` that neither latest.json's history nor best.json keeps. */
+async function pruneCheckpoints(root: string, keepBest: boolean, written: Set<string>): Promise<void> {
   const latest = await readPointer(root, 'latest.json');
   if (!latest) return;
   const keep = new Set<string>([latest.checkpoint, ...(latest.history ?? [])]);
-  if (keepBest) {
-    const best = await readPointer(root, 'best.json').catch(() => null);
-    if (best) keep.add(best.checkpoint);
-  }
-  for (const entry of await fs.readdir(root)) {
-    if (entry.startsWith('.tmp-') && entry.endsWith(`-${process.pid}`)) continue;
-    if ((entry.startsWith('ckpt-') && !keep.has(entry)) || entry.startsWith('.tmp-')) {
-      await fs.rm(path.join(root, entry), { recursive: true, force: true });
-    }
+  // An unreadable best.json keeps everything: which checkpoint it meant is unknown.
+  const best = await readPointer(root, 'best.json').catch(() => undefined);
+  if (best === undefined) return;
+  if (best && keepBest) keep.add(best.checkpoint);
+  for (const name of [...written]) {
+    if (keep.has(name)) continue;
+    await fs.rm(path.join(root, name), { recursive: true, force: true });
+    written.delete(name);
   }
 }
 
@@ -226,11 +253,46 @@ export async function loadCheckpoint(outDir: string, which: 'latest' | 'best' = 
   const root = checkpointsDir(outDir);
   const pointer = await readPointer(root, `${which}.json`);
   if (!pointer) return null;
-  const dir = path.join(root, pointer.checkpoint);
+  return loadCheckpointDirectory(root, pointer.checkpoint);
+}
+
+/** Names of the complete checkpoint directories under `<outDir>/checkpoints/` (unverified). */
+export async function listCheckpoints(outDir: string): Promise<string[]> {
+  const entries = await fs.readdir(checkpointsDir(outDir)).catch(() => [] as string[]);
+  return entries.filter(isCheckpointName).sort();
+}
+
+/**
+ * The checkpoint with the most steps among those that verify completely (state.json, sizes,
+ * checksums), ignoring latest.json; null when none does. `skipped` lists the others with why.
+ */
+export async function newestValidCheckpoint(outDir: string): Promise<{ checkpoint: LoadedCheckpoint | null; skipped: string[] }> {
+  const root = checkpointsDir(outDir);
+  const loaded: LoadedCheckpoint[] = [];
+  const skipped: string[] = [];
+  for (const name of await listCheckpoints(outDir)) {
+    try {
+      loaded.push(await loadCheckpointDirectory(root, name));
+    } catch (error) {
+      skipped.push(`${name}: ${(error as Error).message}`);
+    }
+  }
+  loaded.sort((a, b) => b.position.step - a.position.step || (a.name < b.name ? 1 : -1));
+  return { checkpoint: loaded[0] ?? null, skipped };
+}
+
+async function loadCheckpointDirectory(root: string, name: string): Promise<LoadedCheckpoint> {
+  const dir = path.join(root, name);
   const statePath = path.join(dir, 'state.json');
   const state = await readJsonFile<StateFile>(statePath, 'checkpoint state');
-  if (state.format !== CHECKPOINT_FORMAT || state.version !== CHECKPOINT_VERSION) {
-    throw new CheckpointError(`${statePath} is not a version ${CHECKPOINT_VERSION} ${CHECKPOINT_FORMAT} file`);
+  if (state === null || typeof state !== 'object' || state.format !== CHECKPOINT_FORMAT || !READABLE_VERSIONS.includes(state.version)) {
+    throw new CheckpointError(`${statePath} is not a version ${READABLE_VERSIONS.join(' or ')} ${CHECKPOINT_FORMAT} file`);
+  }
+  if (state.version >= 2) {
+    const { stateSha256, ...rest } = state;
+    if (typeof stateSha256 !== 'string' || sha256(Buffer.from(JSON.stringify(rest, null, 1))) !== stateSha256) {
+      throw new CheckpointError(`checkpoint file ${statePath} is corrupt or was edited: its stateSha256 does not match its content`);
+    }
   }
   const readBin = async (file: string, entries: readonly TensorEntry[]): Promise<Float32Array> => {
     const p = path.join(dir, file);
@@ -253,13 +315,14 @@ export async function loadCheckpoint(outDir: string, which: 'latest' | 'best' = 
   const o = await readBin('optimizer.bin', state.optimizer.slots);
   return {
     dir,
-    name: pointer.checkpoint,
+    name,
     position: state.position,
     random: state.random,
     callbacks: state.callbacks ?? {},
     counters: state.counters ?? {},
     ...(state.layers ? { layers: state.layers } : {}),
     ...(state.metrics ? { metrics: state.metrics } : {}),
+    ...(typeof state.finished === 'string' ? { finished: state.finished } : {}),
     weights: state.weights.map((e) => ({ name: e.name, shape: e.shape, values: w.subarray(e.offset, e.offset + e.length) })),
     optimizer: {
       name: state.optimizer.name,

@@ -1,17 +1,20 @@
 /**
  * The training configuration: a zod schema with defaults, so a partial object (from a YAML file,
  * the CLI or a test) becomes a complete `TrainConfig`, and a bad field is named in the error.
+ * This schema (with the built-in plugins' option schemas) is the one home of every default; the
+ * named presets of presets.ts are partial configs layered under the user's.
  */
+import { autoAttackSuiteSchema } from '@advprop/attacks';
 import { ConfigError, parseOptions, z } from '@advprop/core';
+import { checkpointPolicyOptions, earlyStoppingOptions } from './callback-options.js';
+import { trainingModes, type PluginRef, type TrainingModePlugin } from './modes/index.js';
 import { adamOptions, adamwOptions, constantOptions, cosineOptions, sgdOptions, stepOptions } from './plugins.js';
+import { expandPreset } from './presets.js';
 
-export const TRAIN_MODES = ['vanilla', 'adversarial', 'advprop', 'fast-advprop'] as const;
-export type TrainMode = (typeof TRAIN_MODES)[number];
-
-export interface PluginRef {
-  name: string;
-  options?: Record<string, unknown>;
-}
+/** Names of the built-in training modes (any registered 'training-mode' plugin may be named). */
+export const TRAIN_MODES = trainingModes.map((m) => m.name);
+export type TrainMode = (typeof trainingModes)[number]['name'];
+export type { PluginRef };
 
 const pluginRef = z
   .object({
@@ -59,14 +62,16 @@ function parseNested(schema: z.ZodType, value: unknown, prefix: string, where: s
   throw new ConfigError(`Invalid options for ${where}:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, issues);
 }
 
-const fastAdvpropSchema = z
+/**
+ * Data augmentation of training batches, applied per step from the step's random stream (so a
+ * resumed run repeats it): a random crop after zero padding, and a random horizontal flip.
+ */
+const augmentSchema = z
   .object({
-    /** Fraction of every batch turned into adversarial examples (Mei et al. 2022). */
-    pAdv: z.number().gt(0).lt(1).default(0.2),
-    /** Shuffle the adversarial part of the batch before the update. */
-    shuffle: z.boolean().default(true),
-    /** Re-scale main/aux BN parameter gradients by the share of the batch that reached them. */
-    rescaleGradients: z.boolean().default(true),
+    /** Pad each side by `padding` pixels, then crop back to the image size at a random offset (CIFAR: 4). */
+    randomCrop: z.object({ padding: z.number().int().min(1) }).strict().optional(),
+    /** Flip each image horizontally with probability 1/2. */
+    flip: z.boolean().default(false),
   })
   .strict();
 
@@ -82,36 +87,23 @@ const evaluationSchema = z
     epochLimit: z.number().int().min(0).default(1000),
     batchSize: z.number().int().positive().default(100),
     corruptions: z.array(corruptionSchema).default([]),
+    /** AutoAttack on the first `limit` test examples after training ({ norm, epsilon, version, limit }); summary.json gets its breakdown under `autoattack`. */
+    autoattack: autoAttackSuiteSchema.optional(),
   })
   .strict();
 
-const checkpointSchema = z
-  .object({
-    everyEpochs: z.number().int().min(0).default(1),
-    /** Also checkpoint every N optimizer steps (0: off). */
-    everySteps: z.number().int().min(0).default(0),
-    keepLast: z.number().int().min(1).default(1),
-    keepBest: z.boolean().default(true),
-    monitor: z.string().default('val_accuracy'),
-    mode: z.enum(['max', 'min']).default('max'),
-  })
-  .strict();
-
-const earlyStoppingSchema = z
-  .object({
-    monitor: z.string().default('val_accuracy'),
-    mode: z.enum(['max', 'min']).default('max'),
-    patience: z.number().int().min(0).default(3),
-    minDelta: z.number().min(0).default(0),
-  })
-  .strict();
+/** Checkpoint policy (callback-options.ts) plus how many checkpoints the run directory keeps. */
+const checkpointSchema = checkpointPolicyOptions.extend({ keepLast: z.number().int().min(1).default(1) }).strict();
 
 export const trainConfigSchema = z
   .object({
-    mode: z.enum(TRAIN_MODES).default('advprop'),
+    /** A 'training-mode' plugin (built in: vanilla, adversarial, advprop, fast-advprop, trades). */
+    mode: z.string().min(1, 'a training mode name is required').default('advprop'),
+    /** Options of the training mode (built-ins: see modes/*.ts, e.g. advprop's lambda). */
+    modeOptions: z.record(z.string(), z.unknown()).default({}),
     dataset: pluginRef.default({ name: 'mnist-package' }),
     model: pluginRef.default({ name: 'small-cnn' }),
-    /** Training attacker; when absent a mode-dependent default is used (see resolveTrainConfig). */
+    /** Training attacker; when absent the mode's default (none for modes without an attacker). */
     attacker: pluginRef.optional(),
     epochs: z.number().int().positive().default(1),
     batchSize: z.number().int().positive().default(64),
@@ -122,12 +114,12 @@ export const trainConfigSchema = z
     schedule: scheduleSchema.default({ name: 'constant', warmupEpochs: 0, warmupStartFactor: 0.1 }),
     labelSmoothing: z.number().min(0).lt(1).default(0),
     gradClipNorm: z.number().positive().optional(),
-    /** lambda in CE(clean, main BN) + lambda * CE(adv, aux BN). */
-    advLossWeight: z.number().min(0).default(1),
-    fastAdvprop: fastAdvpropSchema.default(fastAdvpropSchema.parse({})),
+    /** Divergence guard: a step whose loss exceeds this stops training like a NaN loss (TrainingDivergedError). */
+    maxLoss: z.number().positive().optional(),
+    augment: augmentSchema.default({ flip: false }),
     evaluation: evaluationSchema.default(evaluationSchema.parse({})),
     checkpoint: checkpointSchema.default(checkpointSchema.parse({})),
-    earlyStopping: earlyStoppingSchema.optional(),
+    earlyStopping: earlyStoppingOptions.optional(),
     /** Callback plugins (kind 'callback') besides checkpointing, which the trainer adds itself. */
     callbacks: z.array(pluginRef).default([{ name: 'progress-bar' }, { name: 'metrics-logger' }]),
     /** Informational: the backend the caller selected (summary.json records tf.getBackend() when absent). */
@@ -135,35 +127,28 @@ export const trainConfigSchema = z
     /** Run directory; without it nothing is written and resume is impossible. */
     outDir: z.string().min(1).optional(),
     resume: z.boolean().default(false),
+    /**
+     * With resume: when latest.json is missing or unreadable, or its checkpoint does not verify,
+     * resume from the newest checkpoint that verifies instead of refusing (see docs/run-directory.md).
+     */
+    resumeFromNewest: z.boolean().default(false),
   })
   .strict();
 
 type Parsed = z.output<typeof trainConfigSchema>;
-export type TrainConfig = Omit<Parsed, 'attacker'> & { attacker: PluginRef & { options?: Record<string, unknown> } };
+export type TrainConfig = Parsed;
+export type AugmentConfig = TrainConfig['augment'];
 export type OptimizerConfig = TrainConfig['optimizer'];
 export type ScheduleConfig = TrainConfig['schedule'];
 export type EvaluationConfig = TrainConfig['evaluation'];
 export type CheckpointConfig = TrainConfig['checkpoint'];
 
-/**
- * Default training attacker per mode (options of @advprop/attacks):
- * - advprop: the attacks package's `advprop` preset (PGD through the auxiliary BN in inference
- *   mode, random start, targeted to a random wrong class; eps 1/255, K = 1);
- * - fast-advprop: PGD-1 with random start, eps 1/255, step 1.25 eps, random wrong-class targets;
- * - adversarial (Madry): untargeted PGD-7, eps 8/255, step 2/255, random start;
- * - vanilla: not used (fgsm is recorded only so the field is complete).
- */
-export function defaultAttacker(mode: TrainMode): PluginRef {
-  switch (mode) {
-    case 'advprop':
-      return { name: 'advprop', options: { epsilonPixels: 1 } };
-    case 'fast-advprop':
-      return { name: 'pgd', options: { epsilon: '1/255', stepSize: '1.25/255', steps: 1, randomStart: true, targeted: 'random' } };
-    case 'adversarial':
-      return { name: 'pgd', options: { epsilon: '8/255', stepSize: '2/255', steps: 7, randomStart: true, targeted: 'none' } };
-    case 'vanilla':
-      return { name: 'fgsm' };
-  }
+const BUILTIN_MODES: ReadonlyMap<string, TrainingModePlugin> = new Map(trainingModes.map((m) => [m.name, m as unknown as TrainingModePlugin]));
+
+/** The default training attacker of a built-in mode (undefined: the mode uses none, or is not built in). */
+export function defaultAttacker(mode: string): PluginRef | undefined {
+  const declared = BUILTIN_MODES.get(mode)?.declares.attacker;
+  return declared ? declared : undefined;
 }
 
 /** Parse a partial configuration into a complete one; errors name each field at fault. */
@@ -173,7 +158,7 @@ export function resolveTrainConfig(partial: unknown, where = 'training config'):
       { path: '(root)', message: 'expected an object' },
     ]);
   }
-  const parsed = parseOptions(trainConfigSchema, partial ?? {}, where);
+  const parsed = parseOptions(trainConfigSchema, expandPreset(partial ?? {}, where), where);
   let optimizer = parsed.optimizer;
   const optimizerOptions = BUILTIN_OPTIMIZERS[optimizer.name];
   if (optimizerOptions) {
@@ -186,10 +171,12 @@ export function resolveTrainConfig(partial: unknown, where = 'training config'):
     const { name, warmupEpochs, warmupStartFactor, ...rest } = schedule;
     schedule = { name, warmupEpochs, warmupStartFactor, ...parseNested(scheduleOptions, rest, 'schedule', `${where} (schedule "${name}")`) };
   }
-  return { ...parsed, optimizer, schedule, attacker: parsed.attacker ?? defaultAttacker(parsed.mode) };
-}
-
-/** Whether a mode trains a dual-BN model. */
-export function usesDualBn(mode: TrainMode): boolean {
-  return mode === 'advprop' || mode === 'fast-advprop';
+  // Built-in modes: options defaulted and checked here; other modes by the registry when training starts.
+  let modeOptions = parsed.modeOptions;
+  const builtinMode = BUILTIN_MODES.get(parsed.mode);
+  if (builtinMode?.options) modeOptions = parseNested(builtinMode.options, modeOptions, 'modeOptions', `${where} (mode "${parsed.mode}")`);
+  // The attacker: the config's, else the mode's default; none for a built-in mode that uses none.
+  const { attacker: given, ...rest } = parsed;
+  const attacker = builtinMode?.declares.attacker === false ? undefined : (given ?? defaultAttacker(parsed.mode));
+  return { ...rest, optimizer, schedule, modeOptions, ...(attacker ? { attacker } : {}) };
 }

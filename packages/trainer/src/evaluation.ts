@@ -11,9 +11,12 @@ import {
   routableLayers,
   toForward,
   type Attacker,
+  type Batch,
   type DatasetAdapter,
+  type EvaluationProgress,
   type Split,
 } from '@advprop/core';
+import { countCorrect } from './losses.js';
 
 export interface CorruptionSpec {
   readonly type: string;
@@ -37,6 +40,8 @@ export interface EvaluateOptions {
   readonly split?: Split;
   /** Called after each batch with the number of examples done (progress). */
   readonly onBatch?: (done: number, total: number) => void;
+  /** Called after each stage (clean, aux, each attack) of each batch, with its running accuracy. */
+  readonly onProgress?: (progress: EvaluationProgress) => void | Promise<void>;
 }
 
 export interface EvaluationResult {
@@ -62,14 +67,36 @@ export function evaluationIndices(size: number, limit: number | undefined, rando
   return perm.slice(0, limit).sort();
 }
 
-/** 1/0 per row: argmax of `forward(x)` equals the label. Disposes everything it creates. */
-function correctRows(forward: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, labels: tf.Tensor): Int32Array {
-  const t = tf.tidy(() => tf.cast(tf.equal(tf.argMax(forward(x), -1), labels), 'int32'));
-  try {
-    return t.dataSync() as Int32Array;
-  } finally {
-    t.dispose();
+/** Correct predictions of `forward(x)`; disposes everything it creates. */
+function correctOf(forward: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, labels: tf.Tensor): number {
+  return tf.tidy(() => countCorrect(forward(x), labels));
+}
+
+/**
+ * The scoring loop shared by `evaluate` and the CLI's attack command: the dataset's own batches
+ * (`batches()`) in the fixed order of `indices`, each handed to `score` with its index, its
+ * tensors disposed afterwards, timers and I/O let run between batches. Resolves to the number of
+ * examples scored.
+ */
+export async function scoreBatches(
+  dataset: DatasetAdapter,
+  options: { readonly split: Split; readonly batchSize: number; readonly indices: ArrayLike<number> },
+  score: (batch: Batch, index: number) => void | Promise<void>,
+): Promise<number> {
+  let done = 0;
+  let index = 0;
+  for await (const batch of dataset.batches({ split: options.split, batchSize: options.batchSize, indices: options.indices, shuffle: false })) {
+    try {
+      await score(batch, index++);
+      done += batch.y.shape[0];
+    } finally {
+      batch.x.dispose();
+      batch.y.dispose();
+    }
+    // (setImmediate is Node's; a browser has setTimeout.)
+    await new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
   }
+  return done;
 }
 
 export async function evaluate(model: LayersModel, dataset: DatasetAdapter, options: EvaluateOptions = {}): Promise<EvaluationResult> {
@@ -107,72 +134,75 @@ export async function evaluate(model: LayersModel, dataset: DatasetAdapter, opti
   const perClassTotal = new Array<number>(numClasses).fill(0);
   const perClassCorrect = new Array<number>(numClasses).fill(0);
   const started = performance.now();
+  const stages = ['clean', ...(dual ? ['aux'] : []), ...attacks.map((a) => a.name)];
+  const onProgress = options.onProgress;
+  const progress = onProgress
+    ? (stage: string, done: number, correct: number) => onProgress({ stage, done, total: indices.length, accuracy: done > 0 ? correct / done : 0, stages })
+    : undefined;
 
-  for (let start = 0, b = 0; start < indices.length; start += batchSize, b++) {
-    const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
-    const ex = dataset.read(split, idx);
-    const n = ex.count;
-    const x = tf.tensor4d(ex.images, [n, h, w, c]);
-    const y = tf.tensor1d(ex.labels, 'int32');
-    try {
-      const t0 = performance.now();
-      const [correctT, lossT] = tf.tidy(() => {
-        const logits = main(x);
-        const ok = tf.cast(tf.equal(tf.argMax(logits, -1), y), 'int32');
-        const ce = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(y, numClasses), logits, undefined, 0, tf.Reduction.NONE));
-        return [ok, ce];
-      });
-      const correct = correctT.dataSync() as Int32Array;
-      const loss = lossT.dataSync()[0] as number;
-      correctT.dispose();
-      lossT.dispose();
-      forwardSeconds += (performance.now() - t0) / 1000;
-      lossSum += loss;
-      for (let i = 0; i < n; i++) {
-        const label = ex.labels[i] as number;
-        perClassTotal[label] = (perClassTotal[label] ?? 0) + 1;
-        if (correct[i]) {
-          clean++;
-          perClassCorrect[label] = (perClassCorrect[label] ?? 0) + 1;
-        }
+  let done = 0;
+  await scoreBatches(dataset, { split, batchSize, indices }, async ({ x, y }, b) => {
+    const n = y.shape[0];
+    const labels = y.dataSync() as Int32Array;
+    const t0 = performance.now();
+    const [correctT, lossT] = tf.tidy(() => {
+      const logits = main(x);
+      const ok = tf.cast(tf.equal(tf.argMax(logits, -1), y), 'int32');
+      const ce = tf.sum(tf.losses.softmaxCrossEntropy(tf.oneHot(y, numClasses), logits, undefined, 0, tf.Reduction.NONE));
+      return [ok, ce];
+    });
+    const correct = correctT.dataSync() as Int32Array;
+    const loss = lossT.dataSync()[0] as number;
+    correctT.dispose();
+    lossT.dispose();
+    forwardSeconds += (performance.now() - t0) / 1000;
+    lossSum += loss;
+    for (let i = 0; i < n; i++) {
+      const label = labels[i] as number;
+      perClassTotal[label] = (perClassTotal[label] ?? 0) + 1;
+      if (correct[i]) {
+        clean++;
+        perClassCorrect[label] = (perClassCorrect[label] ?? 0) + 1;
       }
-      if (dual) {
-        const ok = correctRows(aux, x, y);
-        auxCorrect += ok.reduce((s, v) => s + v, 0);
+    }
+    // Progress per stage (clean, aux, each attack): the examples this batch brings it to.
+    const upTo = done + n;
+    await progress?.('clean', upTo, clean);
+    if (dual) {
+      auxCorrect += correctOf(aux, x, y);
+      await progress?.('aux', upTo, auxCorrect);
+    }
+    for (const { name, attacker } of attacks) {
+      const adv = attacker.attack({ model, x, labels: y, route: 'main', training: false, random: random.fork(`attack:${name}:${b}`) });
+      try {
+        robust.set(name, (robust.get(name) ?? 0) + correctOf(main, adv, y));
+      } finally {
+        adv.dispose();
       }
-      for (const { name, attacker } of attacks) {
-        const adv = attacker.attack({ model, x, labels: y, route: 'main', training: false, random: random.fork(`attack:${name}:${b}`) });
-        try {
-          const ok = correctRows(main, adv, y);
-          robust.set(name, (robust.get(name) ?? 0) + ok.reduce((s, v) => s + v, 0));
-        } finally {
-          adv.dispose();
-        }
-      }
+      await progress?.(name, upTo, robust.get(name) ?? 0);
+    }
+    if (corruptions.length > 0) {
+      const cleanImages = x.dataSync() as Float32Array;
       for (const spec of corruptions) {
-        const images = (options.corrupt as CorruptFn)(ex.images, [n, h, w, c], {
+        const images = (options.corrupt as CorruptFn)(cleanImages, [n, h, w, c], {
           type: spec.type,
           severity: spec.severity,
           random: random.fork(`corruption:${corruptedKey(spec)}:${b}`),
         });
         const xc = tf.tensor4d(images, [n, h, w, c]);
-        let ok: Int32Array;
+        let ok: number;
         try {
-          ok = correctRows(main, xc, y);
+          ok = correctOf(main, xc, y);
         } finally {
           xc.dispose();
         }
         const key = corruptedKey(spec);
-        corrupted.set(key, (corrupted.get(key) ?? 0) + ok.reduce((s, v) => s + v, 0));
+        corrupted.set(key, (corrupted.get(key) ?? 0) + ok);
       }
-    } finally {
-      x.dispose();
-      y.dispose();
     }
-    options.onBatch?.(Math.min(indices.length, start + batchSize), indices.length);
-    // Let timers and I/O run between batches.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+    done += n;
+    options.onBatch?.(done, indices.length);
+  });
   const count = indices.length;
   return {
     count,

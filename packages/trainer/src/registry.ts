@@ -1,13 +1,11 @@
-import { createRegistry, type RegistryOptions } from '@advprop/core';
-import { attacks } from '@advprop/attacks';
-import { datasets } from '@advprop/datasets';
-import { models } from '@advprop/models';
-import { callbacks } from './callbacks.js';
-import { optimizers, schedules } from './plugins.js';
+import type { RegistryOptions } from '@advprop/core';
+import { fileDatasets } from '@advprop/datasets/node';
+import { createBaseRegistry } from './base-registry.js';
+import { nodeCallbacks } from './node-callbacks.js';
 
-/** A registry holding every attacker, dataset, model, trainer callback, optimizer and schedule plugin. */
+/** A registry holding every attacker, dataset, model, trainer callback, optimizer, schedule and training-mode plugin. */
 export function createDefaultRegistry(options: RegistryOptions = {}) {
-  return createRegistry(options).use(attacks).use(datasets).use(models).use(callbacks).use(optimizers).use(schedules);
+  return createBaseRegistry(options).use(fileDatasets).use(nodeCallbacks);
 }
 
 export type DefaultRegistry = ReturnType<typeof createDefaultRegistry>;

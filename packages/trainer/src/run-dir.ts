@@ -10,7 +10,8 @@ import { loadModel } from '@advprop/dual-bn/node';
 import { loadCheckpoint, restoreWeights } from './checkpoint.js';
 import { resolveTrainConfig, type TrainConfig } from './config.js';
 import { createDefaultRegistry } from './registry.js';
-import { RUN_FILES, type RunInfo, type RunSummary } from './train.js';
+import { RUN_FILES, type RunInfo } from './run-directory.js';
+import type { RunSummary } from './train.js';
 import { readJsonFile } from '@advprop/core/node';
 
 export interface LoadRunOptions {

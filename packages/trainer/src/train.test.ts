@@ -8,17 +8,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CheckpointError,
   PluginNotFoundError,
+  SeededRandom,
   ShapeError,
   TrainingDivergedError,
+  TrainingInterruptedError,
   definePlugin,
   expectFlatTensorCount,
   z,
   type DatasetAdapter,
 } from '@advprop/core';
+import { iterateBatches } from '@advprop/datasets';
 import { dualBnLayers } from '@advprop/dual-bn';
 import { buildTinyModel, syntheticDataset, testRegistry, tinyConfig } from './__fixtures__/tiny.js';
 import { loadCheckpoint } from './checkpoint.js';
-import { train } from './train.js';
+import { train } from './node-train.js';
 import { loadRun } from './run-dir.js';
 
 let tmp: string;
@@ -234,17 +237,19 @@ describe('bad input', () => {
       options: z.object({}).strict(),
       create: (): DatasetAdapter => {
         const base = syntheticDataset();
-        return {
+        const adapter: DatasetAdapter = {
           info: base.info,
           size: (s) => base.size(s),
           labels: (s) => base.labels(s),
-          batches: (o) => base.batches(o),
+          // the trainer takes its batches from batches(), which reads through the poisoned read()
+          batches: (o) => iterateBatches(adapter, o, new SeededRandom(0)),
           read: (split, idx) => {
             const ex = base.read(split, idx);
             if (split === 'train' && ++reads > 10) ex.images.fill(Number.NaN);
             return ex;
           },
         };
+        return adapter;
       },
     });
     registry.register(poisoned);
@@ -370,10 +375,12 @@ describe('abort signal', () => {
     const registry = testRegistry();
     const controller = new AbortController();
     const aborter = { onBatchBegin: (e: { step: number }) => { if (e.step === 2) controller.abort(); } };
-    const result = await train(tinyConfig({ epochs: 3 }), { registry, signal: controller.signal, callbacks: [aborter] });
-    result.dispose();
-    expect(result.summary.steps).toBe(3);
-    expect(result.summary.stopped_early).toBe('aborted');
+    const error = await train(tinyConfig({ epochs: 3 }), { registry, signal: controller.signal, callbacks: [aborter] }).catch((e: unknown) => e);
+    // An abort interrupts: the step in flight finishes, then train() rejects with the true position.
+    expect(error).toBeInstanceOf(TrainingInterruptedError);
+    expect((error as TrainingInterruptedError).position).toEqual({ epoch: 0, batchInEpoch: 3, step: 3 });
+    expect((error as TrainingInterruptedError).reason).toBe('aborted');
+    expect((error as Error).message).toMatch(/no run directory \(outDir\), so nothing was saved/);
     await registry.dispose();
   });
 });
