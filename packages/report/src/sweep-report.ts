@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, DataFormatError, z } from '@advprop/core';
 import { readJsonFile } from '@advprop/core/node';
+import { numericMetrics, statsOf } from '@advprop/sweep';
 import type { SweepArmStats, SweepReportData } from './report-data.js';
 import type { WrittenReport } from './run-report.js';
 import { writeSite } from './site.js';
@@ -67,32 +68,15 @@ export function parseResults(text: string, file: string): SweepResultLine[] {
   return out;
 }
 
-/** The scalar metrics of a summary, nested records flattened as `robust_accuracy/pgd`. */
+/** The scalar metrics of a summary, nested records flattened as `robust_accuracy/pgd` (the sweep's names; arrays left out). */
 export function summaryMetrics(summary: Record<string, unknown>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(summary)) {
-    if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
-    else if (v && typeof v === 'object' && !Array.isArray(v)) {
-      for (const [k2, v2] of Object.entries(v)) if (typeof v2 === 'number' && Number.isFinite(v2)) out[`${k}/${k2}`] = v2;
-    }
-  }
-  return out;
+  return Object.fromEntries(Object.entries(numericMetrics(summary)).filter(([k]) => !k.includes('[')));
 }
 
-// Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom; the normal 1.96 beyond.
-const T975 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08,
-  2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
-
-/** Mean, sample standard deviation and the 95 % Student-t interval of the mean (a point for n = 1). */
+/** Mean, sample standard deviation and the 95 % Student-t interval of the mean (a point for n = 1), as the sweep's results table computes them. */
 export function armStats(arm: string, values: readonly number[]): SweepArmStats {
-  const n = values.length;
-  const mean = values.reduce((s, v) => s + v, 0) / n;
-  const std = n > 1 ? Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1)) : 0;
-  const t = n > 1 ? (T975[n - 2] ?? 1.96) : 0;
-  const half = (t * std) / Math.sqrt(n);
-  return { arm, n, mean, std, low: mean - half, high: mean + half, values: [...values] };
+  const s = statsOf(values);
+  return { arm, n: s.n, mean: s.mean, std: s.sd, low: s.ci95?.[0] ?? s.mean, high: s.ci95?.[1] ?? s.mean, values: [...values] };
 }
 
 /** Metrics shown by default: clean accuracy and every robust and corrupted accuracy the runs recorded. */
