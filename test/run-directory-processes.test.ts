@@ -4,18 +4,13 @@
  * `--resume` ends bit for bit where an uninterrupted run ends; two processes on one run directory:
  * the second refuses cleanly and the first is unharmed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '@advprop/dual-bn/node';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const tsxLoader = pathToFileURL(path.join(here, '..', 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')).href;
+import { finalWeights, spawnFixture, type ChildExit } from './fixtures/trainer-child-process.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -25,26 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function spawnChild(script: string, args: string[]): { proc: ChildProcess; done: Promise<Exit> } {
-  const proc = spawn(process.execPath, ['--conditions=@advprop/source', '--import', tsxLoader, path.join(here, 'fixtures', script), ...args], {
-    cwd: path.join(here, '..'),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout?.on('data', (d) => (stdout += String(d)));
-  proc.stderr?.on('data', (d) => (stderr += String(d)));
-  const done = new Promise<Exit>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { proc, done };
-}
 
 // 400 images in batches of 20: 20 steps per epoch, 40 in all; the small CNN with 4 filters on cpu.
 const trainArgs = (out: string, ...extra: string[]) => [
@@ -76,17 +51,8 @@ async function batchSteps(outDir: string): Promise<number[]> {
     .map((r) => r.step);
 }
 
-async function finalWeights(outDir: string): Promise<number[][]> {
-  const model = await loadModel(path.join(outDir, 'model-dual'));
-  try {
-    return model.weights.map((w) => Array.from(w.read().dataSync()));
-  } finally {
-    model.dispose();
-  }
-}
-
-async function waitFor(condition: () => Promise<boolean>, what: string, child: Promise<Exit>): Promise<void> {
-  let exited: Exit | undefined;
+async function waitFor(condition: () => Promise<boolean>, what: string, child: Promise<ChildExit>): Promise<void> {
+  let exited: ChildExit | undefined;
   void child.then((e) => (exited = e));
   const deadline = Date.now() + 120_000;
   while (!(await condition())) {
@@ -100,7 +66,7 @@ describe('1: advprop train interrupted by a signal mid-epoch, then --resume', ()
   let expected: number[][];
   beforeAll(async () => {
     const full = path.join(tmp, 'full');
-    const exit = await spawnChild('cli-child.mts', trainArgs(full)).done;
+    const exit = await spawnFixture('cli-child.mts', trainArgs(full)).done;
     expect(exit.code, exit.stderr).toBe(0);
     expected = await finalWeights(full);
   });
@@ -110,7 +76,7 @@ describe('1: advprop train interrupted by a signal mid-epoch, then --resume', ()
     ['SIGTERM', 143],
   ] as const)('%s: the step in flight finishes, a checkpoint of the true position, exit %i; the resume ends bitwise equal', async (signal, status) => {
     const outDir = path.join(tmp, signal);
-    const child = spawnChild('cli-child.mts', trainArgs(outDir));
+    const child = spawnFixture('cli-child.mts', trainArgs(outDir));
     await waitFor(async () => (await batchSteps(outDir)).length >= 4, 'step 4', child.done);
     child.proc.kill(signal);
     const exit = await child.done;
@@ -127,7 +93,7 @@ describe('1: advprop train interrupted by a signal mid-epoch, then --resume', ()
     expect(latest.position).toEqual({ epoch: 0, batchInEpoch: stoppedAt, step: stoppedAt });
     expect(stoppedAt).toBeLessThan(20);
 
-    const resumed = await spawnChild('cli-child.mts', ['train', '--out', outDir, '--resume', '--backend', 'cpu', '--quiet']).done;
+    const resumed = await spawnFixture('cli-child.mts', ['train', '--out', outDir, '--resume', '--backend', 'cpu', '--quiet']).done;
     expect(resumed.code, resumed.stderr).toBe(0);
     const summary = JSON.parse(resumed.stdout.trim().split('\n').at(-1) as string) as { steps: number; resumed_from: unknown };
     expect(summary.steps).toBe(40);
@@ -140,13 +106,13 @@ describe('1: advprop train interrupted by a signal mid-epoch, then --resume', ()
 describe('7: two processes on one run directory', () => {
   it('the second refuses cleanly, naming the first; the first run is unharmed', async () => {
     const outDir = path.join(tmp, 'shared');
-    const first = spawnChild('trainer-child.mts', [outDir]);
+    const first = spawnFixture('trainer-child.mts', [outDir]);
     await waitFor(
       () => fs.access(path.join(outDir, 'lock.json')).then(() => true, () => false),
       'the lock file',
       first.done,
     );
-    const second = await spawnChild('trainer-child.mts', [outDir, 'resume']).done;
+    const second = await spawnFixture('trainer-child.mts', [outDir, 'resume']).done;
     expect(second.code).not.toBe(0);
     expect(second.stderr).toMatch(new RegExp(`RunLockedError: run directory ${outDir} is in use by process ${first.proc.pid} on host ${os.hostname()}`));
     const exit = await first.done;

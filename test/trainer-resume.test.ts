@@ -3,20 +3,13 @@
  * checkpoint (preferably while it is writing the next one), then resumed in a new process; its final
  * weights must equal, bit for bit, those of an uninterrupted run with the same seed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '@advprop/dual-bn/node';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const child = path.join(here, 'fixtures', 'trainer-child.mts');
-// tsx's loader in this process (its CLI would run the script in a grandchild that SIGKILL misses).
-const tsxLoader = pathToFileURL(path.join(here, '..', 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')).href;
+import { exists, finalWeights, startTrainerChild } from './fixtures/trainer-child-process.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -27,37 +20,7 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-function start(outDir: string, resume = false, env: Record<string, string> = {}): { proc: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
-  const proc = spawn(process.execPath, ['--conditions=@advprop/source', '--import', tsxLoader, child, outDir, ...(resume ? ['resume'] : [])], {
-    cwd: path.join(here, '..'),
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout?.on('data', (d) => (stdout += String(d)));
-  proc.stderr?.on('data', (d) => (stderr += String(d)));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })),
-  );
-  return { proc, done };
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.access(p).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function finalWeights(outDir: string): Promise<number[][]> {
-  const model = await loadModel(path.join(outDir, 'model-dual'));
-  try {
-    return model.weights.map((w) => Array.from(w.read().dataSync()));
-  } finally {
-    model.dispose();
-  }
-}
+const start = (outDir: string, resume = false, env: Record<string, string> = {}) => startTrainerChild(outDir, { resume, env });
 
 describe('kill and resume', () => {
   it('a SIGKILLed run resumes to the same final weights as an uninterrupted run', async () => {

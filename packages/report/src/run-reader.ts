@@ -47,7 +47,8 @@ const configSchema = z.looseObject({
 
 const metricSchema = z.looseObject({ type: z.string(), epoch: z.number(), step: z.number() });
 
-function describeIssues(error: z.ZodError): string {
+/** A zod error as `field: message; ...` for the DataFormatErrors of the readers. */
+export function describeIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`).join('; ');
 }
 
@@ -59,13 +60,18 @@ async function isDirectory(p: string): Promise<boolean> {
   }
 }
 
-/** True when `dir` looks like a run directory (it has config.json). */
-export async function isRunDirectory(dir: string): Promise<boolean> {
+/** True when `p` is a regular file. */
+export async function isFile(p: string): Promise<boolean> {
   try {
-    return (await fs.stat(path.join(dir, RUN_FILES.config))).isFile();
+    return (await fs.stat(p)).isFile();
   } catch {
     return false;
   }
+}
+
+/** True when `dir` looks like a run directory (it has config.json). */
+export function isRunDirectory(dir: string): Promise<boolean> {
+  return isFile(path.join(dir, RUN_FILES.config));
 }
 
 /** Parse metrics.jsonl; a malformed line is a DataFormatError naming the file and the line. */

@@ -11,6 +11,7 @@ import { CheckpointError, DataFormatError, z } from '@advprop/core';
 import { readJsonFile } from '@advprop/core/node';
 import { numericMetrics, statsOf } from '@advprop/sweep';
 import type { SweepArmStats, SweepReportData } from './report-data.js';
+import { describeIssues, isFile } from './run-reader.js';
 import type { WrittenReport } from './run-report.js';
 import { writeSite } from './site.js';
 
@@ -32,12 +33,8 @@ const manifestSchema = z.looseObject({
   reportMetrics: z.array(z.string()).optional(),
 });
 
-export async function isSweepDirectory(dir: string): Promise<boolean> {
-  try {
-    return (await fs.stat(path.join(dir, SWEEP_FILES.results))).isFile();
-  } catch {
-    return false;
-  }
+export function isSweepDirectory(dir: string): Promise<boolean> {
+  return isFile(path.join(dir, SWEEP_FILES.results));
 }
 
 /** Parse results.jsonl; a torn last line (a writer killed mid-append) is skipped, any other bad line names the file and line. */
@@ -57,8 +54,7 @@ export function parseResults(text: string, file: string): SweepResultLine[] {
     }
     const parsed = resultSchema.safeParse(value);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((x) => `${x.path.join('.') || '(top level)'}: ${x.message}`).join('; ');
-      throw new DataFormatError(`line ${i + 1} of results.jsonl: ${issues}`, { file });
+      throw new DataFormatError(`line ${i + 1} of results.jsonl: ${describeIssues(parsed.error)}`, { file });
     }
     // The first line per id counts, as the sweep itself reads it.
     if (seen.has(parsed.data.id)) continue;
