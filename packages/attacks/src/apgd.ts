@@ -27,6 +27,7 @@ import {
   FAMILY_STREAM,
   rankClasses,
   rowsTensor,
+  runBudgetedAttack,
   sharedShape,
   type AttackTarget,
   type Norm,
@@ -36,8 +37,6 @@ import { declareAttack } from './declare-attack.js';
 import { project } from './gradient-attack.js';
 import { lossAndGradient } from './input-gradient.js';
 import { perSampleCrossEntropy } from './losses.js';
-import { checkEpsilonFraction } from './model-wrapper.js';
-import { runPrepared } from './request.js';
 import { SampleRandom } from './sample-random.js';
 import { epsilonSchema, type InputRange } from './units.js';
 
@@ -341,15 +340,12 @@ class Apgd implements Attacker {
 
   attack(request: AttackRequest): tf.Tensor {
     const o = this.o;
-    const where = `attacker "${this.name}"`;
-    checkEpsilonFraction(o.epsilon, o.norm, undefined, where, request?.model);
-    const span = o.range[1] - o.range[0];
-    const settings: ApgdSettings = { ...o, epsilon: o.epsilon * span, range: [o.range[0], o.range[1]] };
-    return runPrepared(
+    return runBudgetedAttack(
+      this.name,
+      o,
+      this.random,
       request,
-      { where, range: settings.range, route: o.route, training: o.training, checkLogits: o.checkLogits, random: this.random ?? new SeededRandom(0) },
-      (p) => {
-        checkEpsilonFraction(o.epsilon, o.norm, p.x.size / Math.max(p.n, 1), where, request.model);
+      (p, settings, where) => {
         if (p.targets && o.loss !== 'dlr-targeted') {
           throw new ConfigError(`${where}: targets were passed but the loss is "${o.loss}"; use loss: "dlr-targeted"`, [{ path: 'targets', message: 'needs loss "dlr-targeted"' }]);
         }

@@ -3,8 +3,10 @@
  * model passes, per-sample row bookkeeping on the CPU, class rankings, and the schema fields.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { z, type SeededRandom } from '@advprop/core';
+import { SeededRandom, z, type AttackRequest, type BnRoute } from '@advprop/core';
 import { perSampleMargin } from './losses.js';
+import { checkEpsilonFraction } from './model-wrapper.js';
+import { runPrepared, type PreparedRequest } from './request.js';
 import { rangeSchema } from './units.js';
 
 export type Norm = 'linf' | 'l2';
@@ -134,3 +136,39 @@ export const sharedShape = {
 
 /** Stream purposes of the AutoAttack family (distinct from SAMPLE_STREAM's). */
 export const FAMILY_STREAM = { apgd: 0x1000, fab: 0x2000, square: 0x3000 } as const;
+
+/** The options every attack of the family shares: the budget as a fraction of the range, and how the model is run. */
+export interface BudgetedOptions {
+  readonly epsilon: number;
+  readonly norm: Norm;
+  readonly range: readonly number[];
+  readonly route?: BnRoute | undefined;
+  readonly training?: boolean | undefined;
+  readonly checkLogits?: boolean | undefined;
+}
+
+/**
+ * Run one attack of the family on a request: check epsilon against the declared range (before
+ * and, with the image size known, after preparing the request), scale it to input units, and hand
+ * the prepared request and the settings in input units to `body`.
+ */
+export function runBudgetedAttack<O extends BudgetedOptions>(
+  name: string,
+  o: O,
+  random: SeededRandom | undefined,
+  request: AttackRequest,
+  body: (p: PreparedRequest, settings: O & { epsilon: number; range: [number, number] }, where: string) => tf.Tensor,
+): tf.Tensor {
+  const where = `attacker "${name}"`;
+  checkEpsilonFraction(o.epsilon, o.norm, undefined, where, request?.model);
+  const range: [number, number] = [o.range[0] as number, o.range[1] as number];
+  const settings = { ...o, epsilon: o.epsilon * (range[1] - range[0]), range };
+  return runPrepared(
+    request,
+    { where, range, route: o.route, training: o.training, checkLogits: o.checkLogits, random: random ?? new SeededRandom(0) },
+    (p) => {
+      checkEpsilonFraction(o.epsilon, o.norm, p.x.size / Math.max(p.n, 1), where, request.model);
+      return body(p, settings, where);
+    },
+  );
+}

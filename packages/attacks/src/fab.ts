@@ -19,11 +19,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, SeededRandom, z, type Attacker, type AttackRequest } from '@advprop/core';
-import { argmaxRows, countingTarget, FAMILY_STREAM, rankClasses, rowNorm, sharedShape, type AttackTarget, type Norm, type StreamFor } from './attack-core.js';
+import { argmaxRows, countingTarget, FAMILY_STREAM, rankClasses, rowNorm, runBudgetedAttack, sharedShape, type AttackTarget, type Norm, type StreamFor } from './attack-core.js';
 import { declareAttack } from './declare-attack.js';
 import { inputGradient } from './input-gradient.js';
-import { checkEpsilonFraction } from './model-wrapper.js';
-import { runPrepared, type PreparedRequest } from './request.js';
 import { SampleRandom } from './sample-random.js';
 import { epsilonSchema, type InputRange } from './units.js';
 
@@ -356,16 +354,13 @@ export class Fab implements Attacker {
 
   private run(request: AttackRequest, untilWithin: boolean): { tensor: tf.Tensor; norms: Float64Array } {
     const o = this.o;
-    const where = `attacker "${this.name}"`;
-    checkEpsilonFraction(o.epsilon, o.norm, undefined, where, request?.model);
-    const span = o.range[1] - o.range[0];
-    const settings: FabSettings = { ...o, epsilon: o.epsilon * span, range: [o.range[0], o.range[1]] };
     let norms = new Float64Array(0);
-    const tensor = runPrepared(
+    const tensor = runBudgetedAttack(
+      this.name,
+      o,
+      this.random,
       request,
-      { where, range: settings.range, route: o.route, training: o.training, checkLogits: o.checkLogits, random: this.random ?? new SeededRandom(0) },
-      (p: PreparedRequest) => {
-        checkEpsilonFraction(o.epsilon, o.norm, p.x.size / Math.max(p.n, 1), where, request.model);
+      (p, settings, where) => {
         if (p.targets && !o.targeted) {
           throw new ConfigError(`${where}: targets were passed but the attacker is untargeted; set targeted: true`, [{ path: 'targets', message: 'untargeted attacker given targets' }]);
         }

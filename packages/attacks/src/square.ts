@@ -26,10 +26,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, SeededRandom, z, type Attacker, type AttackRequest } from '@advprop/core';
-import { countingTarget, FAMILY_STREAM, sharedShape, type AttackTarget, type Norm, type StreamFor } from './attack-core.js';
+import { countingTarget, FAMILY_STREAM, runBudgetedAttack, sharedShape, type AttackTarget, type Norm, type StreamFor } from './attack-core.js';
 import { declareAttack } from './declare-attack.js';
-import { checkEpsilonFraction } from './model-wrapper.js';
-import { runPrepared } from './request.js';
 import { SampleRandom } from './sample-random.js';
 import { epsilonSchema, type InputRange } from './units.js';
 
@@ -319,15 +317,12 @@ export class Square implements Attacker {
 
   attack(request: AttackRequest): tf.Tensor {
     const o = this.o;
-    const where = `attacker "${this.name}"`;
-    checkEpsilonFraction(o.epsilon, o.norm, undefined, where, request?.model);
-    const span = o.range[1] - o.range[0];
-    const settings: SquareSettings = { ...o, epsilon: o.epsilon * span, range: [o.range[0], o.range[1]] };
-    return runPrepared(
+    return runBudgetedAttack(
+      this.name,
+      o,
+      this.random,
       request,
-      { where, range: settings.range, route: o.route, training: o.training, checkLogits: o.checkLogits, random: this.random ?? new SeededRandom(0) },
-      (p) => {
-        checkEpsilonFraction(o.epsilon, o.norm, p.x.size / Math.max(p.n, 1), where, request.model);
+      (p, settings, where) => {
         if (p.targets) throw new ConfigError(`${where}: the square attack is untargeted; the request has targets`, [{ path: 'targets', message: 'not supported' }]);
         if (o.epsilon === 0 || p.n === 0) return tf.clone(p.x);
         const k = p.numClasses;
