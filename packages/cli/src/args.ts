@@ -155,6 +155,12 @@ export const FLAG_SPECS: Record<CommandName, Record<string, FlagSpec>> = {
     redis: { type: 'string', value: 'URL', help: 'Redis of the queue, e.g. redis://host:6379 (submit; status reads the queue state from it).' },
     concurrency: { type: 'string', value: 'N', help: 'run: runs at once on this machine (default 1).' },
     threads: { type: 'string', value: 'N', help: 'run: threads per run (default: cores / concurrency).' },
+    only: {
+      type: 'string',
+      value: 'AXIS=VALUE',
+      multiple: true,
+      help: 'run, submit: only the runs with this axis value, e.g. --only label=advprop-pgd1 --only seed=0 (repeatable: all must match).',
+    },
     format: { type: 'string', value: 'FORMAT', help: 'results: md (default) or json; status: text (default) or json.' },
     quiet: common.quiet as FlagSpec,
     help: common.help as FlagSpec,

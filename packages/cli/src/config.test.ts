@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@advprop/core';
+import { resolveTrainConfig } from '@advprop/trainer';
 import { applySetFlags, configFromFlags, deepMerge, EMBEDDED_DEFAULTS, layerTrainConfig, loadConfigFile, parseConfigText } from './config.js';
 import { parseArgs, UsageError } from './args.js';
 
@@ -64,6 +65,19 @@ describe('layering', () => {
     expect(c.labelSmoothing).toBe(0.1);
     expect(c.mode).toBe(EMBEDDED_DEFAULTS.mode);
     expect(c.dataset).toEqual({ name: 'mnist-package' });
+  });
+
+  it("derives an incremental run's epochs from its tasks unless a layer above the defaults gives them", () => {
+    const tasks = '[[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]';
+    // The embedded defaults' 2 epochs yield to 5 tasks * 1 epoch, from --set and from a file.
+    const viaSet = layerTrainConfig(undefined, parseArgs(['train', '--set', `incremental.tasks=${tasks}`]).flags);
+    expect(resolveTrainConfig(viaSet).epochs).toBe(5);
+    const viaFile = layerTrainConfig({ incremental: { tasks: [[0, 1], [2, 3]], epochsPerTask: 3 } }, {});
+    expect(resolveTrainConfig(viaFile).epochs).toBe(6);
+    // A count the user gives must match.
+    expect(resolveTrainConfig(layerTrainConfig(undefined, parseArgs(['train', '--epochs', '5', '--set', `incremental.tasks=${tasks}`]).flags)).epochs).toBe(5);
+    const wrong = layerTrainConfig(undefined, parseArgs(['train', '--set', 'epochs=3', '--set', `incremental.tasks=${tasks}`]).flags);
+    expect(configError(() => resolveTrainConfig(wrong)).issues.map((i) => i.path)).toEqual(['epochs']);
   });
 
   it('keeps the default attacker options when only epsilon changes, drops them for another attacker', () => {

@@ -212,9 +212,14 @@ export function layerTrainConfig(
   const presetName = stringFlag(flags, 'preset') ?? (typeof fileConfig?.preset === 'string' ? fileConfig.preset : undefined);
   const { preset: _preset, ...fileFields } = fileConfig ?? {};
   let config = mergeLayer(presetName !== undefined ? trainPreset(presetName, file ? `config file ${file}` : '--preset') : base, fileFields);
-  config = mergeLayer(config, configFromFlags(flags));
+  const flagFields = configFromFlags(flags);
+  config = mergeLayer(config, flagFields);
   const sets = flags.set;
   if (Array.isArray(sets)) config = applySetFlags(config, sets);
+  // An incremental run's epochs follow from its tasks unless a layer above the base gives them
+  // (the base's count, e.g. the preset's, yields as in the trainer's mergeConfigLayers).
+  const givesEpochs = fileFields.epochs !== undefined || flagFields.epochs !== undefined || (Array.isArray(sets) && sets.some((s) => /^\s*epochs\s*=/.test(String(s))));
+  if (config.incremental !== undefined && !givesEpochs) delete config.epochs;
   return config;
 }
 

@@ -54,7 +54,8 @@ const SUMMARY: Record<CommandName, { usage: string; short: string; about: string
       '"results" prints mean, sd and 95 % CI per group. Runs already finished in --out are never run again.',
     examples: [
       'advprop sweep run experiments/example-sweep.yaml --out sweeps/example',
-      'advprop sweep submit experiments/critique.yaml --redis redis://queue-host:6379 --out /shared/sweeps/critique',
+      'advprop sweep run experiments/critique/fashion-small-cnn.yaml --only label=advprop-pgd1 --only seed=0',
+      'advprop sweep submit experiments/critique/fashion-small-cnn.yaml --redis redis://queue-host:6379 --out /shared/sweeps/critique',
       'advprop sweep status --out /shared/sweeps/critique --redis redis://queue-host:6379',
       'advprop sweep results --out sweeps/example --format json',
     ],

@@ -52,6 +52,15 @@ describe('advprop sweep and worker: bad input', () => {
     expect(unwritable.err).toContain(`sweep storage root ${root} is not writable`);
   });
 
+  it('--only names a filter that is not an axis, or that keeps no run, before running anything', async () => {
+    const notAxis = await run(['sweep', 'run', spec, '--only', 'mode=vanilla', '--out', path.join(dir, 'only')]);
+    expect(notAxis.code).toBe(1);
+    expect(notAxis.err).toContain('"mode" is not an axis of this sweep; axes: seed');
+    const none = await run(['sweep', 'submit', spec, '--only', 'seed=5', '--redis', 'redis://127.0.0.1:1', '--out', path.join(dir, 'only')]);
+    expect(none.code).toBe(1);
+    expect(none.err).toContain('run filters seed=5 keep none of the 2 runs');
+  });
+
   it('names an unreachable Redis within seconds', async () => {
     const t0 = Date.now();
     const r = await run(['worker', '--redis', 'redis://127.0.0.1:1']);

@@ -10,6 +10,7 @@ import {
   loadSweep,
   resultsMarkdown,
   runSweepEmbedded,
+  selectRuns,
   startWorker,
   submitSweep,
   sweepStatus,
@@ -34,6 +35,12 @@ function specArgument(sub: string, positionals: readonly string[]): string {
   return spec;
 }
 
+/** --only AXIS=VALUE filters (repeatable). */
+function onlyFilters(flags: ParsedFlags): string[] {
+  const only = flags.only;
+  return only === undefined ? [] : Array.isArray(only) ? only : [String(only)];
+}
+
 function noSpec(sub: string, positionals: readonly string[]): void {
   if (positionals.length > 1) throw new UsageError(`"advprop sweep ${sub}" takes no spec file (got "${positionals[1]}"); give --out DIR`, 'sweep');
 }
@@ -53,7 +60,7 @@ export async function sweepCommand(flags: ParsedFlags, positionals: readonly str
   switch (sub) {
     case 'run': {
       const file = specArgument(sub, positionals);
-      const sweep = await loadSweep(file);
+      const sweep = selectRuns(await loadSweep(file), onlyFilters(flags));
       const concurrency = numberFlag(flags, 'concurrency', { integer: true, min: 1 });
       const threads = numberFlag(flags, 'threads', { integer: true, min: 1 });
       const root = storageRoot(flags, file);
@@ -78,7 +85,7 @@ export async function sweepCommand(flags: ParsedFlags, positionals: readonly str
       const file = specArgument(sub, positionals);
       const redis = stringFlag(flags, 'redis');
       if (redis === undefined) throw new UsageError('"advprop sweep submit" needs --redis URL (e.g. redis://host:6379)', 'sweep');
-      const sweep = await loadSweep(file);
+      const sweep = selectRuns(await loadSweep(file), onlyFilters(flags));
       const root = storageRoot(flags, file);
       const report = await submitSweep(sweep, { redis, root });
       say(

@@ -99,6 +99,24 @@ describe('corruptions', async () => {
     expect(() => corruptedDataset(mnist, { type: 'nope' as never, severity: 1 })).toThrow(/unknown corruption/);
   });
 
+  it('corruptedDataset with a share and mixed corruptions corrupts that share of the training images, the same whatever the batching', () => {
+    const c = corruptedDataset(mnist, { type: 'mixed', severity: 'mixed', share: 0.3, seed: 11, splits: ['train'] });
+    expect(c.info.name).toBe('mnist-package-mixed-mixed-share-0.3');
+    const indices = Array.from({ length: 400 }, (_, i) => i);
+    const all = c.read('train', indices).images;
+    const clean = mnist.read('train', indices).images;
+    let changed = 0;
+    for (let i = 0; i < indices.length; i++) {
+      if (distance(all.subarray(i * 784, (i + 1) * 784), clean.subarray(i * 784, (i + 1) * 784)) > 0) changed++;
+    }
+    // 30 % of 400 drawn per example: 120 expected, sd about 9 (a few corruptions of a few images may leave them unchanged).
+    expect(changed).toBeGreaterThan(90);
+    expect(changed).toBeLessThan(150);
+    expect(Array.from(c.read('train', [17, 250]).images.subarray(784))).toEqual(Array.from(all.subarray(250 * 784, 251 * 784)));
+    expect(Array.from(c.read('test', [5]).images)).toEqual(Array.from(mnist.read('test', [5]).images));
+    expect(() => corruptedDataset(mnist, { type: 'mixed', severity: 'mixed', share: 0 })).toThrow(/share must be in \(0, 1\]/);
+  });
+
   it('corrupts tiny images (smaller than a JPEG block or the blur kernels)', () => {
     const ds = new InMemoryDataset({ name: 'tiny', imageShape: [3, 5, 3], train: { images: new Uint8Array(45).map((_, i) => i * 5), labels: [0] } });
     const img = ds.read('train', [0]).images;

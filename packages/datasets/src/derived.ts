@@ -1,10 +1,11 @@
 /**
- * Datasets derived from another adapter: a subset (what a sampler chose) and a corrupted test set.
+ * Datasets derived from another adapter: a subset (what a sampler chose) and a corrupted copy (a
+ * CIFAR-10-C-style test set, or a training set with a share of its images corrupted).
  * Both read through the wrapped adapter; neither owns it (disposing them does not dispose it).
  */
-import { SeededRandom, type DatasetAdapter, type DatasetInfo, type ExampleArrays, type Split } from '@advprop/core';
+import { ConfigError, SeededRandom, type DatasetAdapter, type DatasetInfo, type ExampleArrays, type Split } from '@advprop/core';
 import { BaseDataset, checkIndices } from './base.js';
-import { corrupt, type CorruptionType } from './corruptions.js';
+import { CORRUPTIONS, corrupt, type CorruptionType } from './corruptions.js';
 
 export interface SubsetOptions {
   /** Indices into the wrapped train split; absent keeps the whole split. */
@@ -66,8 +67,12 @@ export function subsetDataset(adapter: DatasetAdapter, options: SubsetOptions): 
 }
 
 export interface CorruptedDatasetOptions {
-  readonly type: CorruptionType;
-  readonly severity: number;
+  /** A corruption, or 'mixed': each corrupted example gets one drawn uniformly from CORRUPTIONS. */
+  readonly type: CorruptionType | 'mixed';
+  /** 0-5, or 'mixed': each corrupted example gets a severity drawn uniformly from 1..5. */
+  readonly severity: number | 'mixed';
+  /** Fraction of the examples corrupted, chosen per example by the seed (default 1: all). */
+  readonly share?: number;
   /** Seed of the corruption noise; example i always gets the same corruption. */
   readonly seed?: number;
   /** Splits to corrupt (default: test only). */
@@ -84,10 +89,19 @@ class CorruptedDataset extends BaseDataset {
     private readonly options: CorruptedDatasetOptions,
   ) {
     super(options.seed ?? 0);
-    corrupt(new Float32Array(0), [0, 1, 1, 1], { type: options.type, severity: options.severity }); // validates type and severity
+    // Validates type and severity (a mixed one is checked by its fixed counterpart).
+    corrupt(new Float32Array(0), [0, 1, 1, 1], {
+      type: options.type === 'mixed' ? CORRUPTIONS[0] : options.type,
+      severity: options.severity === 'mixed' ? 1 : options.severity,
+    });
+    const share = options.share ?? 1;
+    if (!(share > 0 && share <= 1)) {
+      throw new ConfigError(`corruptedDataset: share must be in (0, 1], got ${share}`, [{ path: 'share', message: 'must be in (0, 1]' }]);
+    }
     this.root = new SeededRandom(options.seed ?? 0);
     this.corrupted = new Set(options.splits ?? ['test']);
-    this.info = Object.freeze({ ...base.info, name: `${base.info.name}-${options.type}-${options.severity}` });
+    const what = `${options.type}-${options.severity}${share < 1 ? `-share-${share}` : ''}`;
+    this.info = Object.freeze({ ...base.info, name: `${base.info.name}-${what}` });
   }
 
   size(split: Split): number {
@@ -100,16 +114,24 @@ class CorruptedDataset extends BaseDataset {
 
   read(split: Split, indices: ArrayLike<number>): ExampleArrays {
     const clean = this.base.read(split, indices);
-    if (!this.corrupted.has(split) || this.options.severity === 0) return clean;
+    const { type, severity, share = 1 } = this.options;
+    if (!this.corrupted.has(split) || severity === 0) return clean;
     const [h, w, c] = this.info.imageShape;
     const size = h * w * c;
     const images = new Float32Array(clean.images.length);
     for (let i = 0; i < clean.count; i++) {
       // One stream per example, so the corruption of an example does not depend on its batch.
       const random = this.root.fork(`${split}:${indices[i] as number}`);
-      const one = corrupt(clean.images.subarray(i * size, (i + 1) * size), [h, w, c], {
-        type: this.options.type,
-        severity: this.options.severity,
+      const image = clean.images.subarray(i * size, (i + 1) * size);
+      // The draws come from the example's own stream, before its noise, and only when asked for,
+      // so a fixed corruption of every example corrupts exactly as it always has.
+      if (share < 1 && random.float() >= share) {
+        images.set(image, i * size);
+        continue;
+      }
+      const one = corrupt(image, [h, w, c], {
+        type: type === 'mixed' ? (CORRUPTIONS[random.int(CORRUPTIONS.length)] as CorruptionType) : type,
+        severity: severity === 'mixed' ? 1 + random.int(5) : severity,
         random,
       });
       images.set(one, i * size);

@@ -11,6 +11,7 @@ export {
   loadSweepSpec,
   loadSweep,
   expandSweep,
+  selectRuns,
   manifestOf,
   groupFields,
   runId,

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aggregateResults, numericMetrics, resultsMarkdown, statsOf } from './results.js';
+import { aggregateResults, defaultReportMetrics, numericMetrics, resultsMarkdown, statsOf } from './results.js';
 import { DirectoryStorage, type RunResult } from './storage.js';
 
 describe('results', () => {
@@ -22,6 +22,23 @@ describe('results', () => {
       'per_class_accuracy[0]': 1,
       'per_class_accuracy[2]': 0.5,
     });
+  });
+
+  it("surfaces a class-incremental run's average accuracy and forgetting as metrics", () => {
+    const summary = {
+      clean_accuracy: 0.4,
+      incremental: { tasks: [[0], [1]], accuracy_matrix: [[0.9, null], [0.1, 0.8]], average_accuracy: 0.45, average_incremental_accuracy: 0.675, forgetting: 0.8 },
+    };
+    const metrics = numericMetrics(summary);
+    expect(metrics).toMatchObject({ 'incremental/average_accuracy': 0.45, 'incremental/average_incremental_accuracy': 0.675, 'incremental/forgetting': 0.8 });
+    expect(metrics['incremental/accuracy_matrix[1][0]']).toBe(0.1);
+    const results = aggregateResults(
+      [{ id: 'a', group: 'g', axes: {}, config: { seed: 0 }, summary, cost: { cpu_seconds: 1, images_per_second: 1, wall_seconds: 1, attempts: 1 }, host: 'h', finished_at: '' } as unknown as RunResult],
+      null,
+    );
+    // Shown by default (matrix and task entries are array entries, left out); forgetting with accuracy's 4 decimals.
+    expect(defaultReportMetrics(results)).toEqual(['clean_accuracy', 'incremental/average_accuracy', 'incremental/average_incremental_accuracy', 'incremental/forgetting']);
+    expect(resultsMarkdown(results)).toContain('| 0.4000 | 0.4500 | 0.6750 | 0.8000 |');
   });
 
   it('groups runs, keeps manifest order and prints Markdown', () => {

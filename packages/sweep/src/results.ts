@@ -105,7 +105,7 @@ export function aggregateResults(results: readonly RunResult[], manifest: SweepM
 }
 
 /** Metrics shown by default: the scalar ones (no array entries), without bookkeeping fields. */
-const BOOKKEEPING = new Set(['seed', 'epochs', 'epochs_completed', 'steps', 'train_examples', 'evaluated_examples', 'wall_seconds', 'images_per_second', 'resumed_from/epoch', 'resumed_from/step']);
+const BOOKKEEPING = new Set(['seed', 'epochs', 'epochs_completed', 'steps', 'train_examples', 'evaluated_examples', 'robust_examples', 'wall_seconds', 'images_per_second', 'resumed_from/epoch', 'resumed_from/step']);
 
 export function defaultReportMetrics(results: SweepResults): string[] {
   const keys = new Set<string>();
@@ -121,9 +121,9 @@ function formatStat(s: MetricStats | undefined, digits: number): string {
   return `${f(s.mean)} ± ${f(s.sd)} [${f(lo)}, ${f(hi)}]`;
 }
 
-/** Accuracy-like metrics (values in [0, 1]) get 4 decimals, others 2. */
+/** Accuracy-like metrics (values in [0, 1], forgetting a difference of two) get 4 decimals, others 2. */
 function digitsFor(key: string): number {
-  return /accuracy|robust|corrupted/.test(key) ? 4 : 2;
+  return /accuracy|robust|corrupted|forgetting/.test(key) ? 4 : 2;
 }
 
 /** The Markdown table: one row per group, each cell mean ± sd [95 % CI]. */

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@advprop/core';
 import { loadPluginModules, resolvePluginModule } from './plugins.js';
-import { expandSweep, loadSweep, parseSweepSpec, parseSweepSpecText, runId } from './spec.js';
+import { expandSweep, loadSweep, parseSweepSpec, parseSweepSpecText, runId, selectRuns } from './spec.js';
 import { resolveTrainConfig } from '@advprop/trainer';
 
 const base = { mode: 'vanilla', model: { name: 'small-cnn', options: { filters: 4 } }, limit: 64, epochs: 1 };
@@ -36,10 +36,49 @@ describe('sweep spec', () => {
     expect(new Set(sweep.runs.map((r) => r.id)).size).toBe(4);
   });
 
+  it('expands a class-incremental spec: epochs derived from the tasks, incremental as an axis', () => {
+    const { epochs: _epochs, ...rest } = base;
+    const sweep = expandSweep(
+      parseSweepSpec({
+        base: { ...rest, dataset: { name: 'fashion-mnist' }, incremental: { tasks: [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]] } },
+        grid: { mode: ['vanilla', 'advprop'], 'incremental.epochsPerTask': [1, 2] },
+      }),
+    );
+    expect(sweep.runs.map((r) => [r.config.mode, r.config.incremental?.epochsPerTask, r.config.epochs])).toEqual([
+      ['vanilla', 1, 5],
+      ['vanilla', 2, 10],
+      ['advprop', 1, 5],
+      ['advprop', 2, 10],
+    ]);
+    // An explicit epochs that does not match is named.
+    expect(() => expandSweep(parseSweepSpec({ base: { ...base, incremental: { tasks: [[0], [1]] } }, grid: { seed: [0] } }))).toThrow(/epochs: 1 does not match incremental/);
+  });
+
   it('names a group by the label axis, which is not a config field', () => {
     const sweep = expandSweep(parseSweepSpec({ base, zip: { label: ['short', 'long'], epochs: [1, 2] }, grid: { seed: [3] } }));
     expect(sweep.runs.map((r) => r.group)).toEqual(['short', 'long']);
     expect(sweep.runs[1]?.config).not.toHaveProperty('label');
+  });
+
+  it('selects the runs of one cell with AXIS=VALUE filters, and names a bad filter', () => {
+    const sweep = expandSweep(
+      parseSweepSpec({
+        base,
+        grid: { seed: [0, 1, 2] },
+        zip: { label: ['plain', 'adv'], mode: ['vanilla', 'advprop'], attacker: [null, { name: 'pgd', options: { steps: 1 } }] },
+      }),
+    );
+    const cell = selectRuns(sweep, ['label=adv']);
+    expect(cell.runs.map((r) => r.config.seed)).toEqual([0, 1, 2]);
+    expect(cell.runs.every((r) => r.config.mode === 'advprop')).toBe(true);
+    const one = selectRuns(sweep, ['label=adv', 'seed=1']);
+    expect(one.runs.map((r) => r.id)).toEqual([sweep.runs.find((r) => r.config.seed === 1 && r.group === 'adv')?.id]);
+    // Object values match through their YAML / canonical JSON form, whatever the key order.
+    expect(selectRuns(sweep, ['attacker={options: {steps: 1}, name: pgd}']).runs).toHaveLength(3);
+    expect(selectRuns(sweep, [])).toBe(sweep);
+    expect(() => selectRuns(sweep, ['lr=0.1'])).toThrow(/"lr" is not an axis of this sweep; axes: seed, label, mode, attacker/);
+    expect(() => selectRuns(sweep, ['seed=7'])).toThrow(/keep none of the 6 runs/);
+    expect(() => selectRuns(sweep, ['seed'])).toThrow(/expected AXIS=VALUE/);
   });
 
   it('rejects an unknown spec field, naming it', () => {

@@ -295,6 +295,33 @@ export async function loadSweep(file: string): Promise<ExpandedSweep> {
   return expandSweep(spec, file, plugins);
 }
 
+/**
+ * The runs of `sweep` whose axis values match every `AXIS=VALUE` filter (`seed=0`,
+ * `label=advprop-pgd1`): one cell of a results table, or one run, without copying the spec. A
+ * value matches when it equals the axis value written as YAML would read it (numbers, booleans,
+ * strings) or as canonical JSON (objects). An unknown axis and a filter that keeps nothing are errors.
+ */
+export function selectRuns(sweep: ExpandedSweep, filters: readonly string[]): ExpandedSweep {
+  if (filters.length === 0) return sweep;
+  const axes = [...new Set(sweep.runs.flatMap((r) => Object.keys(r.axes)))];
+  const parsed = filters.map((f) => {
+    const eq = f.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`run filter "${f}": expected AXIS=VALUE, e.g. seed=0`, [{ path: 'only', message: 'expected AXIS=VALUE' }]);
+    const axis = f.slice(0, eq);
+    if (!axes.includes(axis)) {
+      throw new ConfigError(`run filter "${f}": "${axis}" is not an axis of this sweep; axes: ${axes.join(', ')}`, [{ path: 'only', message: `unknown axis "${axis}"` }]);
+    }
+    return { axis, value: f.slice(eq + 1) };
+  });
+  const matches = (value: unknown, wanted: string) =>
+    value !== null && typeof value === 'object' ? canonicalJson(value) === canonicalJson(parseYaml(wanted)) : String(value) === wanted;
+  const runs = sweep.runs.filter((r) => parsed.every(({ axis, value }) => axis in r.axes && matches(r.axes[axis], value)));
+  if (runs.length === 0) {
+    throw new ConfigError(`run filters ${filters.join(', ')} keep none of the ${sweep.runs.length} runs of this sweep`, [{ path: 'only', message: 'no run matches' }]);
+  }
+  return { ...sweep, runs };
+}
+
 /** What storage keeps of an expanded sweep (sweep.json). */
 export function manifestOf(sweep: ExpandedSweep): SweepManifest {
   return {

@@ -34,6 +34,16 @@ describe('progress bar', () => {
     expect(out.text()).not.toContain('\u001b'); // no cursor movement or colours in logs
   });
 
+  it("counts steps against the run's total_steps when epochs differ in length (class-incremental runs)", () => {
+    const out = sink(false);
+    const cb = progressBar({ stream: out.stream, everySeconds: 10, now: () => 0 });
+    const control = new Control();
+    // 2 epochs of 1 step, then 2 of 4: 10 steps, not epochs * the current epoch's steps.
+    cb.onTrainBegin?.(ev({ step: 0, epochs: 4, stepsPerEpoch: 1, metrics: { total_steps: 10 } }), control);
+    cb.onBatchEnd?.(ev({ epoch: 2, batch: 0, step: 3, epochs: 4, stepsPerEpoch: 4, metrics: { loss: 1, accuracy: 0.5, images_per_second: 10 } }), control);
+    expect(out.text()).toMatch(/^epoch 3\/4 {2}step 3\/10 /);
+  });
+
   it('reports the final evaluation per attack in plain mode: one line per finished stage', () => {
     const out = sink(false);
     let t = 0;

@@ -29,6 +29,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { CheckpointError, isStatefulLayer, type RandomState, type StatefulLayer } from '@advprop/core';
 import { writeFileAtomic, readJsonFile, pathExists } from '@advprop/core/node';
 import type { CallbackState } from './callbacks.js';
+import type { IncrementalState } from './incremental.js';
 import type { OptimizerState, TrainOptimizer } from './optimizers.js';
 
 export const CHECKPOINT_FORMAT = 'advprop-trainer-checkpoint';
@@ -54,6 +55,8 @@ export interface CheckpointMeta {
   /** Run-time state of the model's stateful layers (core's StatefulLayer), by layer name. */
   readonly layers?: Record<string, Record<string, number>>;
   readonly metrics?: Record<string, number>;
+  /** Class-incremental runs: the accuracy matrix so far (incremental.ts). */
+  readonly incremental?: IncrementalState;
   /** Set when the run ended for good at this position (early stopping): a resume trains no further. */
   readonly finished?: string;
 }
@@ -184,6 +187,7 @@ export async function saveCheckpoint(outDir: string, options: SaveCheckpointOpti
     counters: options.counters,
     ...(options.layers ? { layers: options.layers } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.incremental ? { incremental: options.incremental } : {}),
     ...(options.finished !== undefined ? { finished: options.finished } : {}),
     weights: weightEntries,
     optimizer: { name: opt.name, iterations: opt.iterations, slots: slotEntries },
@@ -322,6 +326,7 @@ async function loadCheckpointDirectory(root: string, name: string): Promise<Load
     counters: state.counters ?? {},
     ...(state.layers ? { layers: state.layers } : {}),
     ...(state.metrics ? { metrics: state.metrics } : {}),
+    ...(state.incremental ? { incremental: state.incremental } : {}),
     ...(typeof state.finished === 'string' ? { finished: state.finished } : {}),
     weights: state.weights.map((e) => ({ name: e.name, shape: e.shape, values: w.subarray(e.offset, e.offset + e.length) })),
     optimizer: {

@@ -83,6 +83,8 @@ const evaluationSchema = z
     attacks: z.array(pluginRef.extend({ label: z.string().optional() })).default([{ name: 'fgsm' }]),
     /** Test examples used by the final evaluation. */
     limit: z.number().int().positive().optional(),
+    /** Attacks and corruptions run on a seeded subset of this many of the `limit` examples (all by default). */
+    robustLimit: z.number().int().positive().optional(),
     /** Test examples used by the per-epoch clean evaluation (0 turns it off). */
     epochLimit: z.number().int().min(0).default(1000),
     batchSize: z.number().int().positive().default(100),
@@ -91,6 +93,28 @@ const evaluationSchema = z
     autoattack: autoAttackSuiteSchema.optional(),
   })
   .strict();
+
+/**
+ * Class-incremental learning (incremental.ts): disjoint class groups trained in this order,
+ * `epochsPerTask` epochs each, with the model's one shared head and no task id at test time. Classes
+ * beyond the dataset's are refused when the dataset is known (training start).
+ */
+const incrementalSchema = z
+  .object({
+    tasks: z.array(z.array(z.number().int().min(0)).min(1, 'a task needs at least one class')).min(1, 'give at least one task'),
+    epochsPerTask: z.number().int().positive().default(1),
+  })
+  .strict()
+  .superRefine(({ tasks }, ctx) => {
+    const owner = new Map<number, number>();
+    tasks.forEach((classes, i) =>
+      classes.forEach((c, k) => {
+        const first = owner.get(c);
+        if (first === undefined) owner.set(c, i);
+        else ctx.addIssue({ code: 'custom', path: ['tasks', i, k], message: `class ${c} is already in task ${first}; tasks must be disjoint` });
+      }),
+    );
+  });
 
 /** Checkpoint policy (callback-options.ts) plus how many checkpoints the run directory keeps. */
 const checkpointSchema = checkpointPolicyOptions.extend({ keepLast: z.number().int().min(1).default(1) }).strict();
@@ -120,6 +144,8 @@ export const trainConfigSchema = z
     evaluation: evaluationSchema.default(evaluationSchema.parse({})),
     checkpoint: checkpointSchema.default(checkpointSchema.parse({})),
     earlyStopping: earlyStoppingOptions.optional(),
+    /** Class-incremental learning; `epochs` then is tasks.length * epochsPerTask (derived when not given). */
+    incremental: incrementalSchema.optional(),
     /** Callback plugins (kind 'callback') besides checkpointing, which the trainer adds itself. */
     callbacks: z.array(pluginRef).default([{ name: 'progress-bar' }, { name: 'metrics-logger' }]),
     /** Informational: the backend the caller selected (summary.json records tf.getBackend() when absent). */
@@ -142,6 +168,7 @@ export type OptimizerConfig = TrainConfig['optimizer'];
 export type ScheduleConfig = TrainConfig['schedule'];
 export type EvaluationConfig = TrainConfig['evaluation'];
 export type CheckpointConfig = TrainConfig['checkpoint'];
+export type IncrementalConfig = NonNullable<TrainConfig['incremental']>;
 
 const BUILTIN_MODES: ReadonlyMap<string, TrainingModePlugin> = new Map(trainingModes.map((m) => [m.name, m as unknown as TrainingModePlugin]));
 
@@ -158,7 +185,9 @@ export function resolveTrainConfig(partial: unknown, where = 'training config'):
       { path: '(root)', message: 'expected an object' },
     ]);
   }
-  const parsed = parseOptions(trainConfigSchema, expandPreset(partial ?? {}, where), where);
+  const expanded = expandPreset(partial ?? {}, where);
+  const parsed = parseOptions(trainConfigSchema, expanded, where);
+  const epochs = incrementalEpochs(parsed, (expanded as Record<string, unknown>).epochs !== undefined, where);
   let optimizer = parsed.optimizer;
   const optimizerOptions = BUILTIN_OPTIMIZERS[optimizer.name];
   if (optimizerOptions) {
@@ -178,5 +207,19 @@ export function resolveTrainConfig(partial: unknown, where = 'training config'):
   // The attacker: the config's, else the mode's default; none for a built-in mode that uses none.
   const { attacker: given, ...rest } = parsed;
   const attacker = builtinMode?.declares.attacker === false ? undefined : (given ?? defaultAttacker(parsed.mode));
-  return { ...rest, optimizer, schedule, modeOptions, ...(attacker ? { attacker } : {}) };
+  return { ...rest, epochs, optimizer, schedule, modeOptions, ...(attacker ? { attacker } : {}) };
+}
+
+/**
+ * `epochs` of an incremental run is tasks.length * epochsPerTask: derived when the config leaves it
+ * out (a preset's or the schema's default does not count), a ConfigError naming `epochs` when it
+ * gives another value.
+ */
+function incrementalEpochs(parsed: Parsed, given: boolean, where: string): number {
+  if (!parsed.incremental) return parsed.epochs;
+  const { tasks, epochsPerTask } = parsed.incremental;
+  const derived = tasks.length * epochsPerTask;
+  if (!given || parsed.epochs === derived) return derived;
+  const message = `${parsed.epochs} does not match incremental: ${tasks.length} tasks * ${epochsPerTask} epochsPerTask = ${derived}; leave epochs out (it is derived) or set it to ${derived}`;
+  throw new ConfigError(`Invalid options for ${where}:\n  - epochs: ${message}`, [{ path: 'epochs', message }]);
 }

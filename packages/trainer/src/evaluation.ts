@@ -32,6 +32,11 @@ export interface EvaluateOptions {
   readonly limit?: number;
   /** Explicit example indices (overrides limit). */
   readonly indices?: ArrayLike<number>;
+  /**
+   * Attacks and corruptions run on a seeded subset of this many of the evaluated examples (all of
+   * them by default): they cost many forwards per example, clean accuracy costs one.
+   */
+  readonly robustLimit?: number;
   readonly batchSize?: number;
   readonly corruptions?: readonly CorruptionSpec[];
   /** Needed when `corruptions` is non-empty (the trainer passes @advprop/datasets' `corrupt`). */
@@ -47,6 +52,8 @@ export interface EvaluateOptions {
 export interface EvaluationResult {
   /** Examples evaluated. */
   readonly count: number;
+  /** Examples the attacks and corruptions ran on (`robustLimit` of `count`). */
+  readonly robust_count: number;
   readonly clean_accuracy: number;
   /** Accuracy through the auxiliary BN; null for a model without dual BN. */
   readonly aux_accuracy: number | null;
@@ -120,6 +127,11 @@ export async function evaluate(model: LayersModel, dataset: DatasetAdapter, opti
   if (indices.length === 0) throw new ConfigError(`evaluate: dataset "${dataset.info.name}" has no ${split} examples to evaluate`);
   const [h, w, c] = dataset.info.imageShape;
   const numClasses = dataset.info.numClasses;
+  // Positions (into `indices`) of the examples that attacks and corruptions see.
+  const robustPositions = evaluationIndices(indices.length, options.robustLimit, random.fork('robust-subset'));
+  const inRobust = new Uint8Array(indices.length);
+  for (const p of robustPositions) inRobust[p] = 1;
+  const robustCount = robustPositions.length;
   const dual = routableLayers(model).length > 0;
   const main = toForward(model, { route: 'main', training: false });
   const aux = toForward(model, { route: 'aux', training: false });
@@ -137,10 +149,11 @@ export async function evaluate(model: LayersModel, dataset: DatasetAdapter, opti
   const stages = ['clean', ...(dual ? ['aux'] : []), ...attacks.map((a) => a.name)];
   const onProgress = options.onProgress;
   const progress = onProgress
-    ? (stage: string, done: number, correct: number) => onProgress({ stage, done, total: indices.length, accuracy: done > 0 ? correct / done : 0, stages })
+    ? (stage: string, done: number, correct: number, total = indices.length) => onProgress({ stage, done, total, accuracy: done > 0 ? correct / done : 0, stages })
     : undefined;
 
   let done = 0;
+  let robustDone = 0;
   await scoreBatches(dataset, { split, batchSize, indices }, async ({ x, y }, b) => {
     const n = y.shape[0];
     const labels = y.dataSync() as Int32Array;
@@ -172,47 +185,65 @@ export async function evaluate(model: LayersModel, dataset: DatasetAdapter, opti
       auxCorrect += correctOf(aux, x, y);
       await progress?.('aux', upTo, auxCorrect);
     }
-    for (const { name, attacker } of attacks) {
-      const adv = attacker.attack({ model, x, labels: y, route: 'main', training: false, random: random.fork(`attack:${name}:${b}`) });
-      try {
-        robust.set(name, (robust.get(name) ?? 0) + correctOf(main, adv, y));
-      } finally {
-        adv.dispose();
-      }
-      await progress?.(name, upTo, robust.get(name) ?? 0);
-    }
-    if (corruptions.length > 0) {
-      const cleanImages = x.dataSync() as Float32Array;
-      for (const spec of corruptions) {
-        const images = (options.corrupt as CorruptFn)(cleanImages, [n, h, w, c], {
-          type: spec.type,
-          severity: spec.severity,
-          random: random.fork(`corruption:${corruptedKey(spec)}:${b}`),
-        });
-        const xc = tf.tensor4d(images, [n, h, w, c]);
-        let ok: number;
-        try {
-          ok = correctOf(main, xc, y);
-        } finally {
-          xc.dispose();
-        }
-        const key = corruptedKey(spec);
-        corrupted.set(key, (corrupted.get(key) ?? 0) + ok);
-      }
-    }
+    await scoreRobust(x, y, done, n, b);
     done += n;
     options.onBatch?.(done, indices.length);
   });
   const count = indices.length;
   return {
     count,
+    robust_count: robustCount,
     clean_accuracy: clean / count,
     aux_accuracy: dual ? auxCorrect / count : null,
-    robust_accuracy: Object.fromEntries([...robust].map(([k, v]) => [k, v / count])),
-    corrupted_accuracy: Object.fromEntries([...corrupted].map(([k, v]) => [k, v / count])),
+    robust_accuracy: Object.fromEntries([...robust].map(([k, v]) => [k, v / robustCount])),
+    corrupted_accuracy: Object.fromEntries([...corrupted].map(([k, v]) => [k, v / robustCount])),
     per_class_accuracy: perClassTotal.map((t, i) => (t > 0 ? (perClassCorrect[i] as number) / t : null)),
     clean_loss: lossSum / count,
     images_per_second: forwardSeconds > 0 ? count / forwardSeconds : 0,
     seconds: (performance.now() - started) / 1000,
   };
+
+  /** Attacks and corruptions on the batch's examples that belong to the robust subset. */
+  async function scoreRobust(xAll: tf.Tensor4D, yAll: tf.Tensor1D, offset: number, n: number, b: number): Promise<void> {
+    const keep: number[] = [];
+    for (let i = 0; i < n; i++) if (inRobust[offset + i]) keep.push(i);
+    if (keep.length === 0 || (attacks.length === 0 && corruptions.length === 0)) return;
+    const whole = keep.length === n;
+    const x: tf.Tensor4D = whole ? xAll : tf.tidy(() => tf.gather(xAll, keep));
+    const y: tf.Tensor1D = whole ? yAll : tf.tidy(() => tf.gather(yAll, keep));
+    const m = keep.length;
+    robustDone += m;
+    try {
+      for (const { name, attacker } of attacks) {
+        const adv = attacker.attack({ model, x, labels: y, route: 'main', training: false, random: random.fork(`attack:${name}:${b}`) });
+        try {
+          robust.set(name, (robust.get(name) ?? 0) + correctOf(main, adv, y));
+        } finally {
+          adv.dispose();
+        }
+        await progress?.(name, robustDone, robust.get(name) ?? 0, robustCount);
+      }
+      if (corruptions.length > 0) {
+        const cleanImages = x.dataSync() as Float32Array;
+        for (const spec of corruptions) {
+          const images = (options.corrupt as CorruptFn)(cleanImages, [m, h, w, c], {
+            type: spec.type,
+            severity: spec.severity,
+            random: random.fork(`corruption:${corruptedKey(spec)}:${b}`),
+          });
+          const xc = tf.tensor4d(images, [m, h, w, c]);
+          let ok: number;
+          try {
+            ok = correctOf(main, xc, y);
+          } finally {
+            xc.dispose();
+          }
+          const key = corruptedKey(spec);
+          corrupted.set(key, (corrupted.get(key) ?? 0) + ok);
+        }
+      }
+    } finally {
+      if (!whole) tf.dispose([x, y]);
+    }
+  }
 }

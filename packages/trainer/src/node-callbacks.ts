@@ -60,6 +60,8 @@ export function progressBar(options: ProgressBarOptions = {}): ProgressBarCallba
   const now = options.now ?? (() => performance.now());
   let start = 0;
   let startStep = 0;
+  // The run's steps (onTrainBegin's total_steps; epochs differ in length in class-incremental runs).
+  let totalSteps: number | undefined;
   let lastLine = -Infinity;
   let multi: MultiBar | undefined;
   let trainBar: GenericBar | undefined;
@@ -67,8 +69,9 @@ export function progressBar(options: ProgressBarOptions = {}): ProgressBarCallba
   const evalDone = new Set<string>();
   let evalStarted = 0;
 
+  const totalOf = (e: TrainEvent) => totalSteps ?? e.epochs * e.stepsPerEpoch;
   const fields = (e: TrainEvent) => {
-    const total = e.epochs * e.stepsPerEpoch;
+    const total = totalOf(e);
     const elapsed = (now() - start) / 1000;
     const done = e.step - startStep;
     return {
@@ -114,11 +117,12 @@ export function progressBar(options: ProgressBarOptions = {}): ProgressBarCallba
     onTrainBegin(e) {
       start = now();
       startStep = e.step;
+      totalSteps = e.metrics.total_steps;
       lastLine = -Infinity;
     },
     onBatchEnd(e) {
       if (tty) {
-        const total = e.epochs * e.stepsPerEpoch;
+        const total = totalOf(e);
         trainBar ??= ensureMulti().create(total, startStep, fields(e));
         trainBar.update(e.step, fields(e));
         return;

@@ -20,7 +20,9 @@ export {
   type ScheduleConfig,
   type EvaluationConfig,
   type CheckpointConfig,
+  type IncrementalConfig,
 } from './config.js';
+export { incrementalMetrics, type AccuracyMatrix, type IncrementalState, type IncrementalSummary } from './incremental.js';
 export { evaluate, evaluationIndices, scoreBatches, type EvaluateOptions, type EvaluationResult, type CorruptionSpec, type CorruptFn } from './evaluation.js';
 export {
   coreCallbacks,

@@ -55,7 +55,8 @@ export function deepMerge(base: PlainObject, over: PlainObject): PlainObject {
 
 /**
  * Layer one partial config over another: a deep merge, except that naming a different plugin
- * (dataset, model, attacker, mode) drops the lower layer's options, which belong to the other plugin.
+ * (dataset, model, attacker, mode) drops the lower layer's options, which belong to the other plugin,
+ * and giving `incremental` without `epochs` drops the lower layer's `epochs` (derived from the tasks).
  */
 export function mergeConfigLayers(base: PlainObject, over: PlainObject): PlainObject {
   const merged = deepMerge(base, over);
@@ -65,6 +66,8 @@ export function mergeConfigLayers(base: PlainObject, over: PlainObject): PlainOb
     if (isPlainObject(b) && isPlainObject(o) && typeof o.name === 'string' && o.name !== b.name) merged[key] = { ...o };
   }
   if (typeof over.mode === 'string' && over.mode !== base.mode && over.modeOptions === undefined) delete merged.modeOptions;
+  // An incremental run's epochs follow from its tasks (config.ts): a lower layer's count yields.
+  if (over.incremental !== undefined && over.epochs === undefined) delete merged.epochs;
   return merged;
 }
 

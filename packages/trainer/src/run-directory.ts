@@ -412,7 +412,10 @@ export { ZERO_COUNTERS, type TrainCounters };
 export interface RunInfo {
   readonly modelSpec: { inputShape: [number, number, number]; numClasses: number; batchNorm: 'dual' | 'plain' };
   readonly trainExamples: number;
+  /** Steps per epoch (of the first task in a class-incremental run). */
   readonly stepsPerEpoch: number;
+  /** Class-incremental runs: steps per epoch of each task. */
+  readonly stepsPerTask?: number[];
 }
 
 export interface ResumeTargets {
@@ -420,6 +423,8 @@ export interface ResumeTargets {
   readonly optimizer: { setState(state: LoadedCheckpoint['optimizer']): void };
   readonly runner: { setStates(states: LoadedCheckpoint['callbacks']): Promise<void> };
   readonly random: { setState(state: LoadedCheckpoint['random']): void };
+  /** The run's tasks (incremental.ts): the accuracy matrix so far. */
+  readonly tasks: { setState(state: LoadedCheckpoint['incremental']): void };
   readonly log: Logger;
 }
 
@@ -443,6 +448,7 @@ export async function resumeFromCheckpoint(run: RunDirectory | undefined, target
   targets.optimizer.setState(ck.optimizer);
   await targets.runner.setStates(ck.callbacks);
   targets.random.setState(ck.random);
+  targets.tasks.setState(ck.incremental);
   const position = ck.position;
   targets.log.info(`resuming ${run.dir} from checkpoint ${ck.name} (epoch ${position.epoch + 1}, batch ${position.batchInEpoch}, step ${position.step})`);
   return {
@@ -463,6 +469,7 @@ export interface CheckpointSource {
   readonly optimizer: SaveCheckpointOptions['optimizer'];
   readonly runner: { getStates(): SaveCheckpointOptions['callbacks'] };
   readonly random: { getState(): SaveCheckpointOptions['random'] };
+  readonly tasks: { getState(): SaveCheckpointOptions['incremental'] };
   readonly counters: () => Record<string, number>;
 }
 
@@ -475,6 +482,7 @@ export function checkpointWriter(
   return async (position, best, metrics, finished) => {
     if (!run) return undefined;
     const layers = layerStates(source.model);
+    const incremental = source.tasks.getState();
     const name = await run.saveCheckpoint({
       model: source.model,
       optimizer: source.optimizer,
@@ -483,6 +491,7 @@ export function checkpointWriter(
       callbacks: source.runner.getStates(),
       counters: source.counters(),
       ...(layers ? { layers } : {}),
+      ...(incremental ? { incremental } : {}),
       ...(metrics ? { metrics } : {}),
       ...(finished !== undefined ? { finished } : {}),
       best,

@@ -34,6 +34,7 @@ import { CallbackRunner, Control, checkpointPolicy, earlyStopping, type Stateful
 import type { TrainPosition } from './checkpoint.js';
 import { resolveTrainConfig, type PluginRef, type TrainConfig } from './config.js';
 import { evaluate, type CorruptFn, type EvaluationResult } from './evaluation.js';
+import { trainingTasks, type IncrementalSummary } from './incremental.js';
 import { trainingModes, tradesKl, type TrainingMode } from './modes/index.js';
 import type { TrainOptimizer } from './optimizers.js';
 import { optimizers as optimizerPlugins, schedules as schedulePlugins } from './plugins.js';
@@ -71,6 +72,8 @@ export interface RunSummary {
   corrupted_accuracy?: Record<string, number>;
   per_class_accuracy: (number | null)[];
   evaluated_examples: number;
+  /** Test examples the attacks and corruptions ran on (evaluation.robustLimit of evaluated_examples). */
+  robust_examples: number;
   images_per_second: number;
   wall_seconds: number;
   steps: number;
@@ -81,6 +84,8 @@ export interface RunSummary {
   stopped_early?: string;
   /** evaluation.autoattack: AutoAttack's clean / robust accuracy, per-attack breakdown and check warnings. */
   autoattack?: AutoAttackSummary;
+  /** config.incremental: the task accuracy matrix, average accuracy, average incremental accuracy, forgetting. */
+  incremental?: IncrementalSummary;
 }
 
 export interface TrainResult {
@@ -233,8 +238,9 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
     if (batchSize < mode.minBatchSize) {
       throw new ConfigError(`mode "${config.mode}" needs batches of at least ${mode.minBatchSize} images`, [{ path: 'batchSize', message: `must be >= ${mode.minBatchSize}` }]);
     }
-    const stepsPerEpoch = Math.floor(subsetSize / batchSize);
-    const totalSteps = stepsPerEpoch * config.epochs;
+    // The examples, steps and schedule position of each epoch (a class group's with config.incremental).
+    const tasks = trainingTasks({ config, dataset, model: trainModel, subsetSize, batchSize, random: root });
+    const totalSteps = tasks.totalSteps;
 
     // Optimizer over the trainable weights.
     const params = trainModel.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -242,7 +248,7 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
     optimizer = (await scope.resolveDynamic('optimizer', optimizerName, optimizerOptions)).create(params);
     const { name: scheduleName, warmupEpochs, warmupStartFactor, ...scheduleOptions } = config.schedule;
     const schedule = await scope.resolveDynamic('schedule', scheduleName, scheduleOptions);
-    const rateAt = (step: number) => scheduledRate(baseLr, schedule, { warmupEpochs, warmupStartFactor }, { step, stepsPerEpoch, epochs: config.epochs });
+    const rateAt = (epoch: number, step: number) => scheduledRate(baseLr, schedule, { warmupEpochs, warmupStartFactor }, tasks.schedulePosition(epoch, step));
     const steps = createStepRunner({ model: trainModel, mode, attacker, params, labelSmoothing: config.labelSmoothing, gradClipNorm: config.gradClipNorm });
 
     // Callbacks.
@@ -264,24 +270,25 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
     }
 
     // Resume, then the run's start files.
-    const resumed = await runs.resumeFromCheckpoint(run, { model: trainModel, optimizer, runner, random: root, log });
+    const resumed = await runs.resumeFromCheckpoint(run, { model: trainModel, optimizer, runner, random: root, tasks, log });
     const position: TrainPosition = resumed.position;
     let counters: TrainCounters = resumed.counters;
     const runInfo: RunInfo = {
       modelSpec: { inputShape: [...info.imageShape] as [number, number, number], numClasses: info.numClasses, batchNorm },
       trainExamples: subsetSize,
-      stepsPerEpoch,
+      ...tasks.runInfo(),
     };
     await runs.writeRunStart(run, config, runInfo);
 
     const epochs = config.epochs;
-    const baseEvent = (epoch: number, step: number) => ({ epoch, step, epochs, stepsPerEpoch });
+    const baseEvent = (epoch: number, step: number) => ({ epoch, step, epochs, stepsPerEpoch: tasks.stepsIn(epoch) });
     let epochMetrics: Record<string, number> = {};
     const writeCheckpoint = runs.checkpointWriter(run, config, {
       model: trainModel,
       optimizer,
       runner,
       random: root,
+      tasks,
       counters: () => ({ ...counters, wallSeconds: counters.wallSeconds + (performance.now() - wallStart) / 1000 }),
     });
     const checkpointIfRequested = async (pos: TrainPosition, metrics?: Record<string, number>) => {
@@ -296,7 +303,7 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
       const request = control.takeCheckpointRequest();
       const where = await writeCheckpoint(pos, request?.best ?? false, metrics);
       throw new TrainingInterruptedError(
-        `training stopped at epoch ${pos.epoch + 1}, after batch ${pos.batchInEpoch} of ${stepsPerEpoch} (step ${pos.step}): ${reason}. ` +
+        `training stopped at epoch ${pos.epoch + 1}, after batch ${pos.batchInEpoch} of ${tasks.stepsIn(pos.epoch)} (step ${pos.step}): ${reason}. ` +
           (where ? `Checkpoint ${where} holds this position; resume: true (CLI: --resume) continues exactly here.` : 'There is no run directory (outDir), so nothing was saved.'),
         { reason, position: pos, ...(where ? { checkpoint: where } : {}) },
       );
@@ -313,14 +320,14 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
       if (startBatch === 0) {
         counters = { ...counters, epochLossSum: 0, epochCorrect: 0, epochSeen: 0, epochSteps: 0 };
       }
-      await runner.run('onEpochBegin', { ...baseEvent(epoch, step), metrics: { lr: rateAt(step) } });
+      await runner.run('onEpochBegin', { ...baseEvent(epoch, step), metrics: { lr: rateAt(epoch, step) } });
       if (interrupted()) await interrupt({ epoch, batchInEpoch: startBatch, step });
-      // The epoch's order (a seeded permutation of the subset), from the resume point on.
-      const order = root.fork(`shuffle:${epoch}`).permutation(subsetSize);
+      // The epoch's order (a seeded permutation of its task's examples), from the resume point on.
+      const order = tasks.order(epoch);
       const batches = dataset.batches({
         split: 'train',
         batchSize,
-        indices: order.subarray(startBatch * batchSize, stepsPerEpoch * batchSize),
+        indices: order.subarray(startBatch * batchSize, tasks.stepsIn(epoch) * batchSize),
         shuffle: false,
         dropRemainder: true,
       });
@@ -328,7 +335,7 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
       for await (const batch of batches) {
         const stepRandom = root.fork(`step:${step}`);
         const n = batch.y.shape[0];
-        const lr = rateAt(step);
+        const lr = rateAt(epoch, step);
         const t0 = performance.now();
         let x = batch.x;
         let outcome: ReturnType<typeof steps.compute> | undefined;
@@ -393,6 +400,8 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
       epochMetrics = {
         loss: counters.epochSteps > 0 ? counters.epochLossSum / counters.epochSteps : Number.NaN,
         accuracy: counters.epochSeen > 0 ? counters.epochCorrect / counters.epochSeen : Number.NaN,
+        // At a task's end (config.incremental): task_accuracy/<j>, incremental_average_accuracy.
+        ...(await tasks.afterEpoch(epoch)),
       };
       if (config.evaluation.epochLimit > 0 && dataset.size('test') > 0) {
         const ev = await evaluate(trainModel, dataset, {
@@ -429,6 +438,7 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
       result = await evaluate(trainModel, dataset, {
         attacks: suite,
         ...(config.evaluation.limit !== undefined ? { limit: config.evaluation.limit } : {}),
+        ...(config.evaluation.robustLimit !== undefined ? { robustLimit: config.evaluation.robustLimit } : {}),
         batchSize: config.evaluation.batchSize,
         corruptions: config.evaluation.corruptions,
         corrupt: ((images, shape, o) => corrupt(images, shape, { type: o.type as CorruptionType, severity: o.severity, random: o.random })) as CorruptFn,
@@ -463,6 +473,7 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
       ...(config.evaluation.corruptions.length > 0 ? { corrupted_accuracy: result?.corrupted_accuracy ?? {} } : {}),
       per_class_accuracy: result?.per_class_accuracy ?? [],
       evaluated_examples: result?.count ?? 0,
+      robust_examples: result?.robust_count ?? 0,
       images_per_second: counters.trainSeconds > 0 ? counters.imagesSeen / counters.trainSeconds : 0,
       wall_seconds: wallSeconds,
       steps: step,
@@ -472,6 +483,7 @@ export async function runTraining(environment: TrainerEnvironment, input: TrainC
       ...(resumed.resumedFrom ? { resumed_from: resumed.resumedFrom } : {}),
       ...(stoppedEarly !== undefined ? { stopped_early: stoppedEarly } : {}),
       ...(autoattack ? { autoattack } : {}),
+      ...tasks.summary(),
     };
 
     await runs.writeRunEnd(run, trainModel, summary);

@@ -1,8 +1,8 @@
-// Dataset plugins for the critique's class-imbalanced and few-shot settings (experiments/critique-*.yaml
-// list this module under `plugins:`): each wraps a registered dataset and keeps a subset of its
-// training split; the test split is the wrapped dataset's.
+// Dataset plugins for the critique's class-imbalanced, corrupted-training and few-shot settings (the
+// specs in this folder list this module under `plugins:`): each wraps a registered dataset and
+// changes its training split; the test split is the wrapped dataset's, clean.
 import { SeededRandom, definePlugin, z } from '@advprop/core';
-import { fewShotEpisode, imbalancedIndices, subsetDataset } from '@advprop/datasets';
+import { corruptedDataset, fewShotEpisode, imbalancedIndices, subsetDataset } from '@advprop/datasets';
 
 /** Long-tail imbalance: class c keeps floor(maxPerClass * ratio^(-c / (C - 1))) examples, the first ones of each class. */
 export const longTailDataset = definePlugin({
@@ -45,4 +45,20 @@ export const fewShotDataset = definePlugin({
   },
 });
 
-export default [longTailDataset, fewShotDataset];
+/** Training on corrupted data: a seeded `share` of the training images, each with a random corruption type and severity 1-5. */
+export const corruptedTrainingDataset = definePlugin({
+  kind: 'dataset',
+  name: 'corrupted-training',
+  description: 'another dataset with a share of its training images corrupted (random type and severity per image)',
+  options: z.strictObject({
+    base: z.string().min(1),
+    share: z.number().gt(0).max(1),
+    seed: z.number().int().min(0).default(0),
+  }),
+  create: async (ctx, o) => {
+    const base = await ctx.registry.resolveDynamic('dataset', o.base, {});
+    return corruptedDataset(base, { type: 'mixed', severity: 'mixed', share: o.share, seed: o.seed, splits: ['train'] });
+  },
+});
+
+export default [longTailDataset, fewShotDataset, corruptedTrainingDataset];
