@@ -175,7 +175,7 @@ async function main() {
     try {
       r = JSON.parse(line);
     } catch (e) {
-      throw new Error(`${path.relative(root, resultsFile)}: line ${i + 1} is not JSON (${e.message})`);
+      throw new Error(`${path.relative(root, resultsFile)}: line ${i + 1} is not JSON (${e.message})`, { cause: e });
     }
     results.set(r.id, r);
   }
@@ -204,7 +204,13 @@ async function main() {
       sections.push(`${heading} No results yet.`);
       continue;
     }
-    sections.push([heading, ...studyTables(study, groups)].join('\n\n'));
+    // The figures of tools/experiments/critique-figures.mjs, one per report metric of the spec.
+    const figures = [];
+    for (const [i, metric] of (sweep.spec.report?.metrics ?? []).entries()) {
+      const image = `images/critique/${path.basename(study.spec, '.yaml')}-${i}.png`;
+      if (await fs.stat(path.join(root, 'docs', image)).then(() => true, () => false)) figures.push(`![${metric} by arm, ${study.spec}](${image})`);
+    }
+    sections.push([heading, ...studyTables(study, groups), ...(figures.length > 0 ? [figures.join('\n')] : [])].join('\n\n'));
     for (const [g, runs] of groups) appendix.push([`\`${study.spec}\``, g, runs.map((r) => `${r.config.seed}: \`${r.id}\``).join(', ')]);
   }
   const text = [

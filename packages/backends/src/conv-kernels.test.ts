@@ -282,6 +282,30 @@ for (const [backendName, variant] of [
       tf.dispose([v, w]);
     });
 
+    it('casts to the same dtype share memory safely; casts to another dtype convert', () => {
+      if (backendName === 'wasm') expect(hasTrainingKernel('Cast', backendName)).toBe(true);
+      const dataIdsBefore = tf.engine().backend.numDataIds();
+      const a = tf.tensor1d([1.5, -2, 3]);
+      const b = tf.cast(a, 'float32');
+      a.dispose();
+      expect(Array.from(b.dataSync())).toEqual([1.5, -2, 3]);
+      const i = tf.cast(b, 'int32');
+      expect(i.dtype).toBe('int32');
+      expect(Array.from(i.dataSync())).toEqual([1, -2, 3]);
+      const j = tf.cast(i, 'int32');
+      const f = tf.cast(i, 'float32');
+      i.dispose();
+      expect(Array.from(j.dataSync())).toEqual([1, -2, 3]);
+      expect(f.dtype).toBe('float32');
+      expect(Array.from(f.dataSync())).toEqual([1, -2, 3]);
+      // the ReLU gradient casts its step mask: dy * cast(step(x))
+      const x = tf.tensor1d([-1, 0.5, 2]);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), tf.tensor1d([3, 4, 5]))))(x);
+      expect(Array.from(g.dataSync())).toEqual([0, 4, 5]);
+      tf.dispose([b, j, f, x, g]);
+      expect(tf.engine().backend.numDataIds()).toBe(dataIdsBefore);
+    });
+
     it('matches tf.grad of conv2d on a ResNet-like layer and leaks no tensor or backend buffer', async () => {
       const random = new SeededRandom(5);
       const x = tf.tensor4d(randomArray(4 * 8 * 8 * 16, random), [4, 8, 8, 16]);

@@ -537,6 +537,23 @@ export function makeIdentity(backendName: string, fallback: Fallback): KernelFun
 }
 
 /**
+ * Cast (wasm) to the dtype the tensor already has: shares its memory like Identity, as the cpu
+ * backend does, instead of copying it. tfjs-core's ReLU gradient casts step(x) to float32 once
+ * per ReLU, a full-size copy each. Casts that change the dtype go to the backend's kernel.
+ */
+export function makeCast(backendName: string, fallback: Fallback): KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args as unknown as { inputs: { x: TensorInfo }; backend: HeapBackend; attrs: { dtype: string } };
+    const { x } = inputs;
+    if (x.dtype !== attrs.dtype || x.dtype === 'string' || x.dtype === 'complex64' || !backend.incRef) {
+      return fallbackOr(fallback, args, `Cast of ${x.dtype} to ${attrs.dtype} on ${backendName} is not handled`);
+    }
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
+/**
  * Slice (wasm): copies the longest contiguous runs it can (trailing axes taken whole merge into
  * one run) instead of one run per innermost row. The gradient of a zero-padding layer slices a
  * [B, H+2, W+2, C] tensor: B*H runs of W*C values here against B*H*W runs of C.

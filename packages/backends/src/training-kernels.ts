@@ -10,6 +10,7 @@ import {
   makeConv2DBackpropInput,
   makeDepthwiseBackpropFilter,
   makeDepthwiseBackpropInput,
+  makeCast,
   makeIdentity,
   makeSlice,
   makeTile,
@@ -22,6 +23,7 @@ export type TrainingKernelName =
   | 'DepthwiseConv2dNativeBackpropInput'
   | 'Tile'
   | 'Identity'
+  | 'Cast'
   | 'Slice';
 
 type Maker = (backendName: string, fallback: KernelFunc | undefined) => KernelFunc;
@@ -33,6 +35,7 @@ const MAKERS: Record<TrainingKernelName, Maker> = {
   DepthwiseConv2dNativeBackpropInput: makeDepthwiseBackpropInput,
   Tile: makeTile,
   Identity: makeIdentity,
+  Cast: makeCast,
   Slice: makeSlice,
 };
 
@@ -42,6 +45,7 @@ const MAKERS: Record<TrainingKernelName, Maker> = {
  *   Conv2DBackpropInput: all four are replaced by XNNPACK convolutions.
  *   Its Tile (used by tfjs-core's batch-norm gradient) is an index loop: replaced by block copies.
  *   Its Identity copies (tf.clone, called for every tensor a gradient saves): shared instead.
+ *   So does its Cast to the same dtype (once per ReLU gradient): shared instead.
  *   Its Slice copies one innermost row at a time: contiguous runs instead.
  * - cpu: its filter gradient runs at ~0.01 GFLOP/s; the swapped-axes convolution is much faster.
  *   Its input gradient and depthwise kernels are loops about as fast as its Conv2D, kept.
@@ -57,6 +61,7 @@ export const TRAINING_KERNELS: Readonly<Record<string, readonly TrainingKernelNa
     'DepthwiseConv2dNativeBackpropInput',
     'Tile',
     'Identity',
+    'Cast',
     'Slice',
   ],
   cpu: ['Conv2DBackpropFilter'],
@@ -88,9 +93,9 @@ export function registerTrainingKernels(backendName: string, only?: readonly Tra
   return [...names];
 }
 
-/** Restore the kernels that were registered before `registerTrainingKernels` (tests, comparisons). */
-export function unregisterTrainingKernels(backendName: string): void {
-  for (const kernelName of Object.keys(MAKERS)) restoreKernel(kernelName, backendName, MARK);
+/** Restore the kernels that were registered before `registerTrainingKernels` (all, or those in `only`; tests, comparisons). */
+export function unregisterTrainingKernels(backendName: string, only?: readonly TrainingKernelName[]): void {
+  for (const kernelName of only ?? (Object.keys(MAKERS) as TrainingKernelName[])) restoreKernel(kernelName, backendName, MARK);
 }
 
 /** Whether our implementation currently serves `kernelName` on `backendName`. */

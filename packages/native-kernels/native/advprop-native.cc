@@ -8,6 +8,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -44,7 +45,7 @@ struct JsError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-float* float_view(napi_env env, napi_value v, size_t expected, const char* what) {
+float* float_view(napi_env env, napi_value v, size_t expected, const char* what, size_t* length_out = nullptr) {
   bool is_typed = false;
   napi_is_typedarray(env, v, &is_typed);
   if (!is_typed) throw JsError(std::string(what) + " must be a Float32Array");
@@ -60,6 +61,7 @@ float* float_view(napi_env env, napi_value v, size_t expected, const char* what)
     s << what << " has " << length << " elements, expected " << expected;
     throw JsError(s.str());
   }
+  if (length_out) *length_out = length;
   return static_cast<float*>(data);
 }
 
@@ -528,6 +530,165 @@ napi_value ChannelSums(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Elementwise kernels: Sub and Multiply with one input repeating per channel, and the ReLU
+// gradient in one pass, where they beat the wasm backend's (it broadcasts through an index loop;
+// tfjs-core's ReLU gradient takes two kernels and a copy). Each output element is one IEEE
+// float operation, as in tfjs's kernels, so results are bit-identical to theirs.
+//
+// They run on the calling thread: one pass costs 0.1 to 0.4 ms on the largest activations here,
+// and an OpenMP team for it measured no faster on a busy 2-core machine (it waits for a second
+// core that another process holds; tools/bench/elementwise-ab.ts, docs/performance.md).
+
+enum BinaryOp { kBinarySub = 1, kBinaryMul = 2 };
+
+// One row of out = op(a, b) over restrict pointers (the output is always a fresh tensor).
+template <typename Op>
+void binary_row(const float* __restrict a, const float* __restrict b, float* __restrict out, int64_t n, Op op) {
+  for (int64_t i = 0; i < n; i++) out[i] = op(a[i], b[i]);
+}
+
+// out[i] = op(a[i % na], b[i % nb]): one input has out's size, the other repeats with its own
+// size as period (its shape is a suffix of out's: a per-channel factor, a bias).
+template <typename Op>
+void binary_apply(const float* a, int64_t na, const float* b, int64_t nb, float* out, int64_t n, Op op) {
+  const bool b_repeats = nb < n;
+  const int64_t period = b_repeats ? nb : na, rows = n / period;
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t base = r * period;
+    if (b_repeats) binary_row(a + base, b, out + base, period, op);
+    else binary_row(a, b + base, out + base, period, op);
+  }
+}
+
+// elementwiseBinary(op, a, b, out): subtract or multiply, one input repeating (binary_apply).
+napi_value ElementwiseBinary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto args = args_of(env, info, 4);
+    const int64_t op = int_arg(env, args[0], "op");
+    size_t na = 0, nb = 0, n = 0;
+    const float* a = float_view(env, args[1], SIZE_MAX, "a", &na);
+    const float* b = float_view(env, args[2], SIZE_MAX, "b", &nb);
+    float* out = float_view(env, args[3], SIZE_MAX, "output", &n);
+    const size_t small = std::min(na, nb);
+    if (n == 0 || std::max(na, nb) != n || small < 2 || small == n || n % small != 0) {
+      std::ostringstream s;
+      s << "a (" << na << " elements) and b (" << nb << ") must be the output's size (" << n
+        << ") and a period of it between 2 and " << n - 1;
+      throw JsError(s.str());
+    }
+    const int64_t sa = int64_t(na), sb = int64_t(nb), sn = int64_t(n);
+    if (op == kBinarySub) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u - v; });
+    else if (op == kBinaryMul) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u * v; });
+    else throw JsError("unknown binary op " + std::to_string(op));
+    return nullptr;
+  });
+}
+
+// The ReLU gradient in one pass: dy * mask(x), mask = x > 0 ? 1 : 0 (NaN for NaN), the product
+// tfjs-core's gradient forms with two kernels (step, multiply), so results are bit-identical.
+void relu_grad_range(const float* __restrict dy, const float* __restrict x, float* __restrict out, int64_t s, int64_t e) {
+  for (int64_t i = s; i < e; i++) {
+    // Two flat selects: GCC vectorizes these, not a nested one (which became a branch that
+    // mispredicts on activations' random signs, 20x slower).
+    const float v = x[i];
+    const float positive = v > 0.f ? 1.f : 0.f;
+    out[i] = dy[i] * (v != v ? v : positive);
+  }
+}
+
+// reluGrad(dy, x, out)
+napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 3);
+    size_t n = 0;
+    const float* dy = float_view(env, a[0], SIZE_MAX, "dy", &n);
+    const float* x = float_view(env, a[1], n, "x");
+    float* out = float_view(env, a[2], n, "output");
+    relu_grad_range(dy, x, out, 0, int64_t(n));
+    return nullptr;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max-pool gradient (NHWC): each window's gradient goes to the first position holding its
+// maximum, in row-major window order (tfjs's rule: a strictly greater value replaces the
+// maximum, so a window holding only NaN or -Infinity passes nothing). Images are independent, so the
+// batch is split across threads and overlapping windows add up within one thread.
+
+// One window position for every channel: a strictly greater value becomes the maximum and
+// records its offset. Masks and a plain function over restrict pointers, so GCC vectorizes it
+// (inside the OpenMP loop, with selects, it did not, and ran 6x slower).
+void max_pool_step(const float* __restrict px, float* __restrict best, int32_t* __restrict where, int32_t base, int32_t c) {
+  for (int32_t k = 0; k < c; k++) {
+    const float v = px[k];
+    const float bk = best[k];
+    const int32_t greater = -int32_t(v > bk);
+    best[k] = bk < v ? v : bk;
+    where[k] = (where[k] & ~greater) | ((base + k) & greater);
+  }
+}
+
+// maxPoolGrad(dy, x, dx, [n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl])
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 4);
+    bool is_array = false;
+    napi_is_array(env, a[3], &is_array);
+    uint32_t len = 0;
+    if (is_array) napi_get_array_length(env, a[3], &len);
+    if (!is_array || len != 12) throw JsError("pooling geometry must be an array of 12 integers");
+    int64_t g[12];
+    for (uint32_t i = 0; i < 12; i++) {
+      napi_value e;
+      napi_get_element(env, a[3], i, &e);
+      g[i] = int_arg(env, e, "pooling geometry entry");
+    }
+    const int64_t n = g[0], h = g[1], w = g[2], c = g[3], oh = g[4], ow = g[5], kh = g[6], kw = g[7], sh = g[8], sw = g[9], pt = g[10], pl = g[11];
+    if (n < 1 || h < 1 || w < 1 || c < 1 || oh < 1 || ow < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1) throw JsError("pooling geometry: sizes must be positive");
+    if (h * w * c >= (int64_t(1) << 31)) throw JsError("pooling geometry: an image of 2^31 elements or more");
+    const float* dy = float_view(env, a[0], size_t(n * oh * ow * c), "dy");
+    const float* x = float_view(env, a[1], size_t(n * h * w * c), "x");
+    float* dx = float_view(env, a[2], size_t(n * h * w * c), "dx");
+#pragma omp parallel for schedule(static) if (n * h * w * c >= kParallelMin)
+    for (int64_t b = 0; b < n; b++) {
+      const float* xi = x + b * h * w * c;
+      const float* dyi = dy + b * oh * ow * c;
+      float* dxi = dx + b * h * w * c;
+      std::fill(dxi, dxi + h * w * c, 0.f);
+      // Per channel: the window's maximum so far and where it is (an offset into the image, which
+      // the caller keeps under 2^31 elements).
+      std::vector<float> best_store(static_cast<size_t>(c));
+      std::vector<int32_t> where_store(static_cast<size_t>(c));
+      float* best = best_store.data();
+      int32_t* where = where_store.data();
+      for (int64_t oy = 0; oy < oh; oy++) {
+        for (int64_t ox = 0; ox < ow; ox++) {
+          for (int64_t k = 0; k < c; k++) {
+            best[k] = -INFINITY;
+            where[k] = -1;
+          }
+          for (int64_t wr = 0; wr < kh; wr++) {
+            const int64_t iy = oy * sh - pt + wr;
+            if (iy < 0 || iy >= h) continue;
+            for (int64_t wc = 0; wc < kw; wc++) {
+              const int64_t ix = ox * sw - pl + wc;
+              if (ix < 0 || ix >= w) continue;
+              const int32_t base = int32_t((iy * w + ix) * c);
+              max_pool_step(xi + base, best, where, base, int32_t(c));
+            }
+          }
+          const float* gy = dyi + (oy * ow + ox) * c;
+          for (int64_t k = 0; k < c; k++) {
+            if (where[k] >= 0) dxi[where[k]] += gy[k];
+          }
+        }
+      }
+    }
+    return nullptr;
+  });
+}
+
 // info(): versions and the machine's ISA and thread count
 napi_value Info(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
@@ -580,6 +741,9 @@ NAPI_MODULE_INIT() {
       {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"batchNormInference", nullptr, BatchNormInference, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"channelSums", nullptr, ChannelSums, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"elementwiseBinary", nullptr, ElementwiseBinary, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default_method, nullptr},
   };

@@ -1,7 +1,8 @@
 /**
  * @advprop/native-kernels: convolution (forward, data and filter gradients, depthwise) and fused
  * training-mode batch-norm kernels for the tfjs wasm and cpu backends, run natively by oneDNN
- * (the library PyTorch's CPU convolutions use) with OpenMP threads on every core. Built from
+ * (the library PyTorch's CPU convolutions use) with OpenMP threads on every core, plus the
+ * max-pool gradient, a one-pass ReLU gradient and per-channel Sub/Multiply. Built from
  * source against the system's libdnnl; optional: without it nothing is registered and tfjs's
  * kernels keep running.
  */
@@ -27,5 +28,5 @@ export {
   NATIVE_KERNEL_MARK,
   type NativeRegistration,
 } from './register.js';
-export { convGeometry } from './kernels.js';
+export { convGeometry, BROADCAST_NATIVE_MIN, RELU_GRAD_KERNEL, RELU_GRAD_NATIVE_MIN } from './kernels.js';
 export type { SupportedBackend } from './tensor-access.js';

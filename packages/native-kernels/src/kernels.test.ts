@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { backend_util } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -9,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectNoTensorLeak, maxRelativeError } from '@advprop/core';
 import {
   NATIVE_KERNEL_NAMES,
+  RELU_GRAD_KERNEL,
+  RELU_GRAD_NATIVE_MIN,
   hasNativeKernel,
   nativeAddon,
   nativeAddonCandidates,
@@ -27,6 +30,22 @@ function randomTensor(shape: number[], random: SeededRandom, lo = -1, hi = 1): t
   const values = new Float32Array(n);
   for (let i = 0; i < n; i++) values[i] = random.uniform(lo, hi);
   return tf.tensor(values, shape);
+}
+
+/** The flat index in an input of `shape` that numpy-style broadcasting maps output element `i` to. */
+function broadcastIndex(i: number, outShape: readonly number[], shape: readonly number[]): number {
+  let index = 0;
+  let stride = 1;
+  let rest = i;
+  for (let d = outShape.length - 1, e = shape.length - 1; d >= 0; d--, e--) {
+    const coordinate = rest % outShape[d]!;
+    rest = Math.floor(rest / outShape[d]!);
+    if (e >= 0) {
+      if (shape[e] !== 1) index += coordinate * stride;
+      stride *= shape[e]!;
+    }
+  }
+  return index;
 }
 
 function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -108,6 +127,13 @@ describe.skipIf(!built)('the addon checks its arguments', () => {
     expect(() => status.addon.convBackwardWeights(x, new Float32Array(48), new Float32Array(53), geometry)).toThrow('filter gradient has 53 elements, expected 54');
     expect(() => status.addon.batchNormForward(x, 4, 8, null, null, 1e-3, new Float32Array(32), new Float32Array(7), new Float32Array(8))).toThrow(
       'mean has 7 elements, expected 8',
+    );
+    expect(() => status.addon.elementwiseBinary(2, new Float32Array(8), new Float32Array(8), new Float32Array(8))).toThrow(
+      "a (8 elements) and b (8) must be the output's size (8) and a period of it between 2 and 7",
+    );
+    expect(() => status.addon.reluGrad(new Float32Array(4), new Float32Array(5), new Float32Array(4))).toThrow('x has 5 elements, expected 4');
+    expect(() => status.addon.maxPoolGrad(new Float32Array(1), new Float32Array(4), new Float32Array(4), [1, 2, 2, 1, 1, 1, 2, 2, 2, 2, 0])).toThrow(
+      'pooling geometry must be an array of 12 integers',
     );
     expect(() => setNativeThreads(0)).toThrow(/positive integer/);
   });
@@ -278,6 +304,190 @@ for (const backendName of ['cpu', 'wasm'] as const) {
         });
       } finally {
         status.addon.channelSums = original;
+      }
+    });
+
+    it('Sub and Multiply match float32 arithmetic exactly, natively for per-channel broadcasts, stock otherwise', () => {
+      const status = nativeAddon();
+      if (!status.available) throw new Error(status.reason);
+      const original = status.addon.elementwiseBinary;
+      let nativeCalls = 0;
+      status.addon.elementwiseBinary = (...args) => {
+        nativeCalls++;
+        original(...args);
+      };
+      const random = new SeededRandom(9);
+      // [shape of a, shape of b, served natively]
+      const cases: [number[], number[], boolean][] = [
+        [[8, 16, 16, 20], [20], true], // per channel, from BROADCAST_NATIVE_MIN elements
+        [[1, 1, 1, 20], [8, 16, 16, 20], true],
+        [[8, 16, 16, 20], [16, 20], true], // a trailing block repeated
+        [[8, 16, 16, 20], [8, 16, 16, 20], false], // equal shapes: XNNPACK is as fast
+        [[8, 16, 16, 20], [], false], // a scalar: the same
+        [[8, 16, 16, 20], [8, 1, 1, 20], false], // not a whole repeat
+        [[4, 4, 20], [20], false], // small
+      ];
+      try {
+        for (const [shapeA, shapeB, native] of cases) {
+          tf.tidy(() => {
+            const a = randomTensor(shapeA, random, -3, 3);
+            const b = randomTensor(shapeB, random, -3, 3);
+            const av = a.dataSync();
+            const bv = b.dataSync();
+            for (const [name, op, f] of [
+              ['Sub', tf.sub, (u: number, v: number) => u - v],
+              ['Multiply', tf.mul, (u: number, v: number) => u * v],
+            ] as const) {
+              const before = nativeCalls;
+              const got = op(a, b);
+              expect(nativeCalls - before, `${name} [${shapeA}] [${shapeB}] native`).toBe(native ? 1 : 0);
+              const out = got.dataSync();
+              const outShape = tf.broadcastArgs(tf.tensor1d(shapeA, 'int32'), tf.tensor1d(shapeB, 'int32')).arraySync() as number[];
+              expect(got.shape).toEqual(outShape);
+              const expected = Float32Array.from({ length: out.length }, (_, i) => f(av[broadcastIndex(i, outShape, shapeA)]!, bv[broadcastIndex(i, outShape, shapeB)]!));
+              const n = out.length;
+              let mismatches = 0;
+              for (let i = 0; i < n; i++) if (!Object.is(out[i], expected[i])) mismatches++;
+              expect(mismatches, `${name} [${shapeA}] [${shapeB}]`).toBe(0);
+            }
+          });
+        }
+        // NaN and infinities pass through as in float32 arithmetic; int32 goes to the stock kernel
+        tf.tidy(() => {
+          const values = new Float32Array(1 << 16).map((_, i) => (i % 7) - 3);
+          values[1] = NaN;
+          values[2] = Infinity;
+          const x = tf.tensor2d(values, [1 << 12, 16]);
+          const before = nativeCalls;
+          const got = tf.mul(x, tf.zeros([16])).dataSync();
+          expect(nativeCalls - before).toBe(1);
+          expect([got[0], got[1], got[2], got[3]]).toEqual([-0, NaN, NaN, 0]);
+          expect(Array.from(tf.sub(tf.tensor1d([5, 7], 'int32'), tf.tensor1d([2, 3], 'int32')).dataSync())).toEqual([3, 4]);
+          expect(nativeCalls - before).toBe(1);
+        });
+      } finally {
+        status.addon.elementwiseBinary = original;
+      }
+    });
+
+    it('the ReLU gradient runs in one native pass, equals tfjs-core\'s dy * cast(step(x)) bit for bit, and falls back to it', () => {
+      const status = nativeAddon();
+      if (!status.available) throw new Error(status.reason);
+      const original = status.addon.reluGrad;
+      let nativeCalls = 0;
+      status.addon.reluGrad = (...args) => {
+        nativeCalls++;
+        original(...args);
+      };
+      const random = new SeededRandom(10);
+      const shape = [8, 16, 16, 20]; // RELU_GRAD_NATIVE_MIN elements and more
+      const n = shape.reduce((a, b) => a * b, 1);
+      expect(n).toBeGreaterThanOrEqual(RELU_GRAD_NATIVE_MIN);
+      const xv = Float32Array.from({ length: n }, () => random.uniform(-1, 1));
+      const dyv = Float32Array.from({ length: n }, () => random.uniform(-2, 2));
+      // the edges of the mask and of the product
+      xv.set([0, -0, NaN, Infinity, -Infinity, 1e-40, -1e-40, 3]);
+      dyv.set([1, -1, 2, -3, Infinity, -Infinity, 5, NaN]);
+      const expected = Float32Array.from(xv, (v, i) => dyv[i]! * (Number.isNaN(v) ? NaN : v > 0 ? 1 : 0));
+      const same = (got: Float32Array) => got.every((v, i) => Object.is(v, expected[i]));
+      try {
+        tf.tidy(() => {
+          const x = tf.tensor(xv, shape);
+          const dy = tf.tensor(dyv, shape);
+          const composite = tf.mul(dy, tf.cast(tf.step(x), 'float32')).dataSync() as Float32Array;
+          expect(same(composite)).toBe(true);
+          const direct = tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x }) as tf.Tensor;
+          expect(same(direct.dataSync() as Float32Array)).toBe(true);
+          const viaGrad = tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy);
+          expect(nativeCalls).toBe(2);
+          expect(same(viaGrad.dataSync() as Float32Array)).toBe(true);
+          // small tensors keep tfjs' composite
+          tf.grad((t: tf.Tensor) => tf.relu(t))(tf.tensor1d([-1, 2]), tf.tensor1d([3, 4]));
+          expect(nativeCalls).toBe(2);
+          expect(() => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: tf.ones([4]), x: tf.ones([5]) })).toThrow(
+            'AdvpropReluGrad takes float32 dy and x of one shape, got dy float32 [4] and x float32 [5]',
+          );
+        });
+        // without the kernel, the Relu gradient is tfjs-core's composite again
+        unregisterNativeKernels(backendName, [RELU_GRAD_KERNEL]);
+        expect(hasNativeKernel(RELU_GRAD_KERNEL, backendName)).toBe(false);
+        tf.tidy(() => {
+          const g = tf.grad((t: tf.Tensor) => tf.relu(t))(tf.tensor(xv, shape), tf.tensor(dyv, shape));
+          expect(same(g.dataSync() as Float32Array)).toBe(true);
+        });
+        expect(nativeCalls).toBe(2);
+      } finally {
+        status.addon.reluGrad = original;
+        registerNativeKernels(backendName);
+      }
+    });
+
+    it('MaxPoolGrad matches the definition (first maximum of each window, ties, NaN, -Infinity, overlapping windows, padding)', () => {
+      const status = nativeAddon();
+      if (!status.available) throw new Error(status.reason);
+      const original = status.addon.maxPoolGrad;
+      let nativeCalls = 0;
+      status.addon.maxPoolGrad = (...args) => {
+        nativeCalls++;
+        original(...args);
+      };
+      const random = new SeededRandom(12);
+      // [input shape, filter, strides, pad, values drawn from a few integers (ties)]
+      const cases: [[number, number, number, number], [number, number], [number, number], 'same' | 'valid', boolean][] = [
+        [[4, 16, 16, 8], [2, 2], [2, 2], 'valid', false],
+        [[4, 16, 16, 8], [2, 2], [2, 2], 'valid', true],
+        [[3, 15, 15, 10], [3, 3], [2, 2], 'same', true], // overlapping windows, odd size, padding
+        [[2, 12, 12, 16], [3, 3], [1, 1], 'same', false],
+        [[3, 11, 14, 12], [2, 3], [1, 2], 'valid', true],
+      ];
+      try {
+        for (const [shape, filter, strides, pad, ties] of cases) {
+          tf.tidy(() => {
+            const n = shape.reduce((a, b) => a * b, 1);
+            const xv = Float32Array.from({ length: n }, () => (ties ? random.int(3) : random.uniform(-1, 1)));
+            xv[0] = NaN; // NaN is never a maximum
+            const [, h, w, c] = shape;
+            for (let k = 0; k < c; k++) xv[(h * w - 1) * c + k] = -Infinity; // the last pixel of image 0
+            const x = tf.tensor4d(xv, shape);
+            const y = tf.maxPool(x, filter, strides, pad);
+            const dyv = Float32Array.from({ length: y.size }, () => random.uniform(-1, 1));
+            const before = nativeCalls;
+            const dx = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, filter, strides, pad))(x, tf.tensor(dyv, y.shape));
+            expect(nativeCalls - before, `${shape} native`).toBe(1);
+            // the definition, in float64: each window's dy goes to its first strictly greatest value
+            const info = backend_util.computePool2DInfo(shape, filter, strides, 1, pad);
+            const expected = new Float64Array(n);
+            for (let b = 0; b < shape[0]; b++)
+              for (let oy = 0; oy < info.outHeight; oy++)
+                for (let ox = 0; ox < info.outWidth; ox++)
+                  for (let k = 0; k < c; k++) {
+                    let best = -Infinity;
+                    let where = -1;
+                    for (let r = 0; r < filter[0]; r++)
+                      for (let q = 0; q < filter[1]; q++) {
+                        const iy = oy * strides[0] - info.padInfo.top + r;
+                        const ix = ox * strides[1] - info.padInfo.left + q;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                        const index = ((b * h + iy) * w + ix) * c + k;
+                        if (xv[index]! > best) {
+                          best = xv[index]!;
+                          where = index;
+                        }
+                      }
+                    if (where >= 0) expected[where]! += dyv[((b * info.outHeight + oy) * info.outWidth + ox) * c + k]!;
+                  }
+            expect(maxRelativeError(dx.dataSync(), expected), `${shape} ${filter} ${strides} ${pad}`).toBeLessThan(1e-6);
+          });
+        }
+        // small inputs stay with the backend's kernel
+        tf.tidy(() => {
+          const before = nativeCalls;
+          const dx = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid'))(tf.tensor4d([1, 3, 2, 0], [1, 2, 2, 1]));
+          expect(Array.from(dx.dataSync())).toEqual([0, 1, 0, 0]);
+          expect(nativeCalls).toBe(before);
+        });
+      } finally {
+        status.addon.maxPoolGrad = original;
       }
     });
 

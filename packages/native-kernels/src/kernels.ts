@@ -286,6 +286,112 @@ function makeChannelReduction(name: 'Sum' | 'Mean', addon: NativeAddon, kind: Su
   };
 }
 
+/**
+ * Sub and Multiply with one input repeating per channel ([C] or [1,...,C], or any trailing block,
+ * against [..., C]): the wasm backend broadcasts through an index loop, about 5x slower than ours,
+ * from BROADCAST_NATIVE_MIN elements (tools/bench/elementwise-ab.ts; docs/performance.md). Equal
+ * shapes and scalars stay with the backend (XNNPACK), as fast as ours; so do Add, Relu and Step,
+ * which measured no gain in the step. The ReLU gradient has its own kernel (RELU_GRAD_KERNEL).
+ */
+export const BROADCAST_NATIVE_MIN = 1 << 15;
+
+const BINARY_OPS = { Sub: 1, Multiply: 2 } as const;
+
+/** The size of `shape` when, broadcast to `outShape`, it repeats whole with a period of 2 or more elements (a suffix of out's shape); else undefined. */
+function repeatPeriod(shape: readonly number[], outShape: readonly number[]): number | undefined {
+  const size = util.sizeFromShape(shape as number[]);
+  if (size < 2 || size >= util.sizeFromShape(outShape as number[])) return undefined;
+  const trimmed = shape.slice(shape.findIndex((d) => d !== 1));
+  return util.arraysEqual(trimmed, outShape.slice(outShape.length - trimmed.length)) ? size : undefined;
+}
+
+function makeElementwiseBinary(name: keyof typeof BINARY_OPS, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+  const op = BINARY_OPS[name];
+  return (args) => {
+    const { inputs, backend } = args;
+    const { a, b } = inputs as Record<string, TensorInfo | undefined>;
+    if (!a || !b || a.dtype !== 'float32' || b.dtype !== 'float32') return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
+    const outShape = backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const size = util.sizeFromShape(outShape);
+    const full = (t: TensorInfo) => util.sizeFromShape(t.shape) === size;
+    // One input whole, the other repeating; anything else (equal shapes, scalars, [B,1,1,C]) goes to the backend.
+    const periodic = (full(a) && repeatPeriod(b.shape, outShape) !== undefined) || (full(b) && repeatPeriod(a.shape, outShape) !== undefined);
+    if (size < BROADCAST_NATIVE_MIN || !periodic) return fallbackOrThrow(name, fallback, args, 'small output or not a per-channel broadcast');
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(name, access, fallback, args, [outShape], ([out]) => {
+      addon.elementwiseBinary(op, access.view(a), access.view(b), access.view(out!));
+    });
+  };
+}
+
+/**
+ * tfjs-core's ReLU gradient, dy * cast(step(x)), in one pass instead of two kernels; register.ts
+ * routes the Relu gradient here (from RELU_GRAD_NATIVE_MIN elements on) when the backend has it.
+ */
+export const RELU_GRAD_KERNEL = 'AdvpropReluGrad';
+export const RELU_GRAD_NATIVE_MIN = 1 << 15;
+
+function makeReluGrad(addon: NativeAddon, kind: SupportedBackend): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const { dy, x } = inputs as Record<string, TensorInfo | undefined>;
+    if (!dy || !x || dy.dtype !== 'float32' || x.dtype !== 'float32' || !util.arraysEqual(dy.shape, x.shape)) {
+      throw new Error(
+        `@advprop/native-kernels: ${RELU_GRAD_KERNEL} takes float32 dy and x of one shape, got dy ${dy ? `${dy.dtype} [${dy.shape}]` : 'none'} and x ${x ? `${x.dtype} [${x.shape}]` : 'none'}`,
+      );
+    }
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(RELU_GRAD_KERNEL, access, undefined, args, [[...x.shape]], ([out]) => {
+      addon.reluGrad(access.view(dy), access.view(x), access.view(out!));
+    });
+  };
+}
+
+/**
+ * MaxPoolGrad (NHWC, float32): the gradient of a max pool, one pass over each window. The wasm
+ * backend's took over a third of the small CNN's AdvProp step (tools/bench/elementwise-ab.ts
+ * --mode profile --model small-cnn).
+ */
+const POOL_NATIVE_MIN = 4096;
+
+function makeMaxPoolGrad(addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as Record<string, unknown>;
+    const { dy, input } = inputs as Record<string, TensorInfo | undefined>;
+    if (!dy || !input || dy.dtype !== 'float32' || input.dtype !== 'float32' || input.shape.length !== 4 || util.sizeFromShape(input.shape) < POOL_NATIVE_MIN) {
+      return fallbackOrThrow('MaxPoolGrad', fallback, args, 'unsupported or small input');
+    }
+    const info = backend_util.computePool2DInfo(
+      input.shape as Shape4,
+      attrs['filterSize'] as number | [number, number],
+      attrs['strides'] as number | [number, number],
+      1,
+      attrs['pad'] as 'same' | 'valid' | number,
+      attrs['dimRoundingMode'] as 'floor' | 'round' | 'ceil' | undefined,
+    );
+    if (!util.arraysEqual(dy.shape, info.outShape)) return fallbackOrThrow('MaxPoolGrad', fallback, args, 'dy does not have the pool output shape');
+    const geometry = [
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.filterHeight,
+      info.filterWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+    ];
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative('MaxPoolGrad', access, fallback, args, [[...input.shape]], ([dx]) => {
+      addon.maxPoolGrad(access.view(dy), access.view(input), access.view(dx!), geometry);
+    });
+  };
+}
+
 export type KernelMaker = (addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined) => KernelFunc;
 
 /** The kernels this package serves, by tfjs kernel name. */
@@ -301,6 +407,10 @@ export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
   FusedBatchNorm: (a, k, f) => makeFusedBatchNorm('FusedBatchNorm', a, k, f),
   Sum: (a, k, f) => makeChannelReduction('Sum', a, k, f),
   Mean: (a, k, f) => makeChannelReduction('Mean', a, k, f),
+  Sub: (a, k, f) => makeElementwiseBinary('Sub', a, k, f),
+  Multiply: (a, k, f) => makeElementwiseBinary('Multiply', a, k, f),
+  MaxPoolGrad: (a, k, f) => makeMaxPoolGrad(a, k, f),
+  [RELU_GRAD_KERNEL]: (a, k) => makeReluGrad(a, k),
   [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
   [BATCH_NORM_TRAINING_GRAD_KERNEL]: (a, k, f) => makeBatchNormTrainingGrad(BATCH_NORM_TRAINING_GRAD_KERNEL, a, k, f),
 };

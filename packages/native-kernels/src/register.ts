@@ -2,9 +2,11 @@
  * Registers the native kernels on the wasm or cpu backend, keeping whatever was registered before
  * as the fallback (and restoring it on unregister). Idempotent.
  */
+import { cast, engine, getBackend, getGradient, mul, registerGradient, step } from '@tensorflow/tfjs-core';
+import type { GradConfig, Tensor } from '@tensorflow/tfjs-core';
 import { hasKernelOverride, overrideKernel, restoreKernel } from '@advprop/core';
 import { nativeAddon } from './addon.js';
-import { KERNEL_MAKERS } from './kernels.js';
+import { KERNEL_MAKERS, RELU_GRAD_KERNEL, RELU_GRAD_NATIVE_MIN } from './kernels.js';
 import type { SupportedBackend } from './tensor-access.js';
 
 /** Marks our kernel functions; @advprop/backends checks it so it never wraps them. */
@@ -38,12 +40,40 @@ export function registerNativeKernels(backendName: string, only?: readonly strin
     overrideKernel(kernelName, backendName, NATIVE_KERNEL_MARK, (fallback) => maker(addon, backendName, fallback));
     registered.push(kernelName);
   }
+  if (registered.includes(RELU_GRAD_KERNEL)) routeReluGradient();
   return { registered };
 }
 
-/** Put back the kernels that were registered before `registerNativeKernels`. */
-export function unregisterNativeKernels(backendName: string): void {
-  for (const kernelName of NATIVE_KERNEL_NAMES) restoreKernel(kernelName, backendName, NATIVE_KERNEL_MARK);
+let reluGradientRouted = false;
+
+/**
+ * Point tfjs' Relu gradient at RELU_GRAD_KERNEL wherever the current backend has it (float32, from
+ * RELU_GRAD_NATIVE_MIN elements), and at the gradient registered before (tfjs-core's
+ * dy * cast(step(x))) everywhere else, so it is safe to leave in place for every backend. Gradients
+ * are global in tfjs, so this is done once.
+ */
+function routeReluGradient(): void {
+  if (reluGradientRouted) return;
+  const previous = getGradient('Relu') as GradConfig | undefined;
+  registerGradient({
+    kernelName: 'Relu',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as Tensor[];
+      const dyTensor = dy as Tensor;
+      if (x && x.dtype === 'float32' && dyTensor.dtype === 'float32' && x.size >= RELU_GRAD_NATIVE_MIN && hasNativeKernel(RELU_GRAD_KERNEL, getBackend())) {
+        return { x: () => engine().runKernel(RELU_GRAD_KERNEL, { dy: dyTensor, x }) as Tensor };
+      }
+      if (previous) return previous.gradFunc(dy, saved, attrs);
+      return { x: () => mul(dyTensor, cast(step(x!), 'float32')) };
+    },
+  });
+  reluGradientRouted = true;
+}
+
+/** Put back the kernels that were registered before `registerNativeKernels` (all, or those in `only`). */
+export function unregisterNativeKernels(backendName: string, only?: readonly string[]): void {
+  for (const kernelName of only ?? NATIVE_KERNEL_NAMES) restoreKernel(kernelName, backendName, NATIVE_KERNEL_MARK);
 }
 
 /** Whether the native kernel serves `kernelName` on `backendName` now. */

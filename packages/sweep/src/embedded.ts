@@ -124,7 +124,7 @@ export async function runSweepEmbedded(sweep: ExpandedSweep, options: EmbeddedOp
   const threads = threadsPerRun(concurrency, options.threads);
   const { attempts, backoffSeconds } = sweep.spec;
   report(
-    `sweep ${sweep.spec.name ?? sweep.source}: ${sweep.runs.length} runs, ${done.size} already finished, ${todo.length} to run; ` +
+    `sweep ${sweep.spec.name ?? sweep.source}: ${sweep.runs.length} runs, ${sweep.runs.length - todo.length} already finished, ${todo.length} to run; ` +
       `${concurrency} at once, ${threads} thread(s) each; storage ${storage.location}`,
   );
   const queue = todo.map((run) => ({ run, attempt: 0, notBefore: 0 }));

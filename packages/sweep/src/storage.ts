@@ -172,8 +172,10 @@ export class DirectoryStorage implements SweepStorage {
   async addToManifest(manifest: SweepManifest): Promise<void> {
     const previous = await this.readManifest();
     const known = new Set(previous?.runs.map((r) => r.id) ?? []);
+    // A root shared by several specs is named after all of them, in the order they came.
+    const names = [...new Set([...(previous?.name?.split(' + ') ?? []), ...(manifest.name ? [manifest.name] : [])])];
     const merged: SweepManifest = {
-      ...(manifest.name ?? previous?.name ? { name: (manifest.name ?? previous?.name) as string } : {}),
+      ...(names.length > 0 ? { name: names.join(' + ') } : {}),
       sources: [...new Set([...(previous?.sources ?? []), ...manifest.sources])],
       groups: [...new Set([...(previous?.groups ?? []), ...manifest.groups])],
       ...(manifest.reportMetrics ?? previous?.reportMetrics ? { reportMetrics: manifest.reportMetrics ?? previous?.reportMetrics } : {}),
