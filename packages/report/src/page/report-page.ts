@@ -181,16 +181,18 @@ function renderSweep(data: SweepReportData): void {
     const s = section(q.question);
     const arms = q.arms.map((a) => ({ arm: a.arm, mean: a.mean, low: a.low, high: a.high, n: a.n }));
     const points = q.arms.flatMap((a) => a.values.map((value) => ({ arm: a.arm, value })));
+    // Long arm names side by side overlap: slant them once the row of labels gets long.
+    const labelAngle = q.arms.reduce((n, a) => n + a.arm.length, 0) > 60 ? -30 : 0;
     chart(s, `question-${i}`, {
       title: `${q.metric} by arm`,
       layer: [
-        { data: { values: points }, mark: { type: 'point', opacity: 0.5 }, encoding: { x: { field: 'arm', type: 'nominal', sort: null, axis: { labelAngle: 0 } }, y: { field: 'value', type: 'quantitative', title: q.metric, scale: { zero: false } } } },
-        { data: { values: arms }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { x: { field: 'arm', type: 'nominal', sort: null, axis: { labelAngle: 0 } }, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } } },
+        { data: { values: points }, mark: { type: 'point', opacity: 0.5 }, encoding: { x: { field: 'arm', type: 'nominal', sort: null, axis: { labelAngle } }, y: { field: 'value', type: 'quantitative', title: q.metric, scale: { zero: false } } } },
+        { data: { values: arms }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { x: { field: 'arm', type: 'nominal', sort: null, axis: { labelAngle } }, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } } },
         {
           data: { values: arms },
           mark: { type: 'tick', thickness: 3, size: 24 },
           encoding: {
-            x: { field: 'arm', type: 'nominal', sort: null, axis: { labelAngle: 0 } },
+            x: { field: 'arm', type: 'nominal', sort: null, axis: { labelAngle } },
             y: { field: 'mean', type: 'quantitative' },
             tooltip: [{ field: 'arm' }, { field: 'n' }, { field: 'mean', format: '.4f' }, { field: 'low', format: '.4f' }, { field: 'high', format: '.4f' }],
           },
