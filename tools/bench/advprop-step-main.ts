@@ -1,6 +1,6 @@
 /**
  * The AdvProp training step of ../shared/bench/torch_advprop_step.py, built from our packages:
- * ResNet-20 with dual BN (@advprop/models), targeted PGD-K with random start through the aux BN in
+ * ResNet-20 with dual BN (@advprop/models; plain BN with --k 0, the vanilla step), targeted PGD-K with random start through the aux BN in
  * inference mode (@advprop/attacks), then one SGD momentum 0.9 update on
  * CE(clean, main BN) + CE(adv, aux BN) in training mode.
  *
@@ -45,7 +45,8 @@ const warmup = Number(values.warmup);
 const memoryEvery = Number(values['memory-every']);
 if (!Number.isInteger(memoryEvery) || memoryEvery < 0) throw new Error(`--memory-every must be a non-negative integer, got ${values['memory-every']}`);
 for (const [name, v] of Object.entries({ batch, k, steps, warmup })) {
-  if (!Number.isInteger(v) || v < (name === 'warmup' ? 0 : 1)) throw new Error(`--${name} must be a positive integer, got ${String(v)}`);
+  // k = 0: the vanilla step (no attack, plain BN, CE on the clean batch).
+  if (!Number.isInteger(v) || v < (name === 'warmup' || name === 'k' ? 0 : 1)) throw new Error(`--${name} must be a ${name === 'warmup' || name === 'k' ? 'non-negative' : 'positive'} integer, got ${String(v)}`);
 }
 const eps = (values.eps !== undefined ? Number(values.eps) : Math.max(1, k - 1)) / 255;
 
@@ -56,11 +57,11 @@ if (values['stock-kernels']) {
   unregisterTrainingKernels(info.tfBackend);
 }
 const random = new SeededRandom(Number(values.seed));
-const model = buildResNet20({ inputShape: [32, 32, 3], numClasses: 10, batchNorm: 'dual', random: random.fork('model') });
-const attacker = pgd(
-  { epsilon: eps, stepSize: 1 / 255, steps: k, randomStart: true, targeted: 'random', route: 'aux', training: false, checkLogits: false },
-  random.fork('attack'),
-);
+const vanilla = k === 0;
+const model = buildResNet20({ inputShape: [32, 32, 3], numClasses: 10, batchNorm: vanilla ? 'plain' : 'dual', random: random.fork('model') });
+const attacker = vanilla
+  ? undefined
+  : pgd({ epsilon: eps, stepSize: 1 / 255, steps: k, randomStart: true, targeted: 'random', route: 'aux', training: false, checkLogits: false }, random.fork('attack'));
 const optimizer = tf.train.momentum(0.1, 0.9);
 const x = tf.randomUniform([batch, 32, 32, 3], 0, 1, 'float32', random.tfSeed()) as tf.Tensor4D;
 const labelValues = new Int32Array(batch);
@@ -73,7 +74,15 @@ function ce(logits: tf.Tensor): tf.Scalar {
   return tf.losses.softmaxCrossEntropy(yOneHot, logits as tf.Tensor2D) as tf.Scalar;
 }
 
+function vanillaStep(): number {
+  const loss = optimizer.minimize(() => ce(model.apply(x, { training: true }) as tf.Tensor), true, trainable)!;
+  const value = loss.dataSync()[0]!;
+  loss.dispose();
+  return value;
+}
+
 function step(): number {
+  if (!attacker) return vanillaStep();
   const adv = attacker.attack({ model, x, labels: y, route: 'aux', training: false, random });
   try {
     const loss = optimizer.minimize(
@@ -136,6 +145,7 @@ if (profile) {
 console.log(
   JSON.stringify({
     impl: 'tfjs',
+    mode: vanilla ? 'vanilla' : 'advprop',
     backend: info.name,
     description: values['stock-kernels'] ? `${info.description} (stock tfjs kernels: training kernels unregistered)` : info.description,
     threads: info.threads ?? 1,

@@ -9,6 +9,8 @@
  *    python3 on PATH), runs ../shared/bench/torch_advprop_step.py with the same batch, k and steps
  *    and prints its JSON line.
  * 3. Prints {"ratio": ours img/s over PyTorch's img/s, ...}.
+ * `--k 0` measures the vanilla step instead (plain BN, CE on the clean batch, one update) against
+ * tools/bench/torch_vanilla_step.py, which trains the reference's ResNet-20 through its main BNs.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -71,7 +73,8 @@ const ourLine = lastJsonLine(ours.stdout);
 console.log(JSON.stringify(ourLine));
 
 if (values['no-torch']) process.exit(0);
-const script = resolve(root, '..', 'shared', 'bench', 'torch_advprop_step.py');
+const vanilla = Number(values.k) === 0;
+const script = vanilla ? join(here, 'torch_vanilla_step.py') : resolve(root, '..', 'shared', 'bench', 'torch_advprop_step.py');
 const candidates = [process.env.ADVPROP_BENCH_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean);
 let python;
 for (const candidate of candidates) {
@@ -86,8 +89,8 @@ if (!python || !existsSync(script)) {
   console.error(`bench: no PyTorch reference (${!existsSync(script) ? `${script} missing` : 'no python3 with torch; apt-get install python3-torch'}); ratio not computed`);
   process.exit(0);
 }
-const torchArgs = [script, '--device', values['torch-device'], '--batch', values.batch, '--k', values.k, '--steps', values.steps];
-if (values.eps !== undefined) torchArgs.push('--eps', values.eps);
+const torchArgs = [script, '--device', values['torch-device'], '--batch', values.batch, '--steps', values.steps, ...(vanilla ? [] : ['--k', values.k])];
+if (values.eps !== undefined && !vanilla) torchArgs.push('--eps', values.eps);
 if (values['torch-threads']) torchArgs.push('--threads', values['torch-threads']);
 const torch = spawnSync(python, torchArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 if (torch.status !== 0) {
