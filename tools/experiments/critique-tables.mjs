@@ -181,8 +181,8 @@ async function main() {
   }
   const sections = [];
   const appendix = [];
-  let totalCpu = 0;
-  let totalRuns = 0;
+  // A run shared by two specs (the ablations' reference arm) counts once in the totals.
+  const counted = new Set();
   for (const study of STUDIES) {
     const file = path.join(specDir, study.spec);
     const exists = await fs.stat(file).then(() => true, () => false);
@@ -197,8 +197,7 @@ async function main() {
     for (const runs of groups.values()) runs.sort((a, b) => a.config.seed - b.config.seed);
     const done = [...groups.values()].reduce((a, g) => a + g.length, 0);
     const cpu = [...groups.values()].flat().reduce((a, r) => a + r.cost.cpu_seconds, 0);
-    totalCpu += cpu;
-    totalRuns += done;
+    for (const r of [...groups.values()].flat()) counted.add(r.id);
     const heading = `#### ${study.title}\n\n\`experiments/critique/${study.spec}\`: ${done} of ${sweep.runs.length} runs finished, ${(cpu / 3600).toFixed(2)} CPU-hours.`;
     if (done === 0) {
       sections.push(`${heading} No results yet.`);
@@ -213,6 +212,8 @@ async function main() {
     sections.push([heading, ...studyTables(study, groups), ...(figures.length > 0 ? [figures.join('\n')] : [])].join('\n\n'));
     for (const [g, runs] of groups) appendix.push([`\`${study.spec}\``, g, runs.map((r) => `${r.config.seed}: \`${r.id}\``).join(', ')]);
   }
+  const totalRuns = counted.size;
+  const totalCpu = [...counted].reduce((a, id) => a + results.get(id).cost.cpu_seconds, 0);
   const text = [
     `Cells: mean ± sd [95 % CI] over the seeds (Student's t), accuracies in %. Δ columns: the mean of the per-seed differences from the same setting's vanilla arm, with its own sd and CI. mCE: the corruption error summed over the 5 severities of each corruption, divided by the vanilla arm's (mean over its seeds), averaged over the 12 corruptions (vanilla = 100 %). Cost: mean CPU-seconds (training and evaluation, all attempts) and training images/s per run. ${totalRuns} runs, ${(totalCpu / 3600).toFixed(2)} CPU-hours in all.`,
     ...sections,
