@@ -16,11 +16,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
-import { SeededRandom, withRoute } from '@advprop/core';
+import { SeededRandom } from '@advprop/core';
 import { unregisterTrainingKernels, useBackend, type BackendChoice } from '@advprop/backends';
 import { unregisterNativeKernels } from '@advprop/native-kernels';
 import { buildResNet20 } from '@advprop/models';
-import { pgd } from '@advprop/attacks';
+import { stepWorkload } from './step-workload.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,48 +59,8 @@ if (values['stock-kernels']) {
 const random = new SeededRandom(Number(values.seed));
 const vanilla = k === 0;
 const model = buildResNet20({ inputShape: [32, 32, 3], numClasses: 10, batchNorm: vanilla ? 'plain' : 'dual', random: random.fork('model') });
-const attacker = vanilla
-  ? undefined
-  : pgd({ epsilon: eps, stepSize: 1 / 255, steps: k, randomStart: true, targeted: 'random', route: 'aux', training: false, checkLogits: false }, random.fork('attack'));
-const optimizer = tf.train.momentum(0.1, 0.9);
-const x = tf.randomUniform([batch, 32, 32, 3], 0, 1, 'float32', random.tfSeed()) as tf.Tensor4D;
-const labelValues = new Int32Array(batch);
-for (let i = 0; i < batch; i++) labelValues[i] = random.int(10);
-const y = tf.tensor1d(labelValues, 'int32');
-const yOneHot = tf.oneHot(y, 10);
-const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
-
-function ce(logits: tf.Tensor): tf.Scalar {
-  return tf.losses.softmaxCrossEntropy(yOneHot, logits as tf.Tensor2D) as tf.Scalar;
-}
-
-function vanillaStep(): number {
-  const loss = optimizer.minimize(() => ce(model.apply(x, { training: true }) as tf.Tensor), true, trainable)!;
-  const value = loss.dataSync()[0]!;
-  loss.dispose();
-  return value;
-}
-
-function step(): number {
-  if (!attacker) return vanillaStep();
-  const adv = attacker.attack({ model, x, labels: y, route: 'aux', training: false, random });
-  try {
-    const loss = optimizer.minimize(
-      () => {
-        const lc = withRoute(model, 'main', () => ce(model.apply(x, { training: true }) as tf.Tensor));
-        const la = withRoute(model, 'aux', () => ce(model.apply(adv, { training: true }) as tf.Tensor));
-        return tf.add(lc, la) as tf.Scalar;
-      },
-      true,
-      trainable,
-    )!;
-    const value = loss.dataSync()[0]!;
-    loss.dispose();
-    return value;
-  } finally {
-    adv.dispose();
-  }
-}
+const workload = stepWorkload({ model, inputShape: [32, 32, 3], batch, k, epsilon: eps, random });
+const step = () => workload.step();
 
 for (let i = 0; i < warmup; i++) step();
 const tensorsBefore = tf.memory().numTensors;
@@ -172,6 +132,5 @@ console.log(
       : {}),
   }),
 );
-tf.dispose([x, y, yOneHot]);
-optimizer.dispose();
+workload.dispose();
 model.dispose();

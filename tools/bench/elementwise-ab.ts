@@ -25,11 +25,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
-import { SeededRandom, withRoute } from '@advprop/core';
+import { SeededRandom } from '@advprop/core';
 import { registerTrainingKernels, unregisterTrainingKernels, useBackend, type BackendChoice } from '@advprop/backends';
 import { BROADCAST_NATIVE_MIN, RELU_GRAD_KERNEL, registerNativeKernels, unregisterNativeKernels } from '@advprop/native-kernels';
 import { buildResNet20, buildSmallCnn } from '@advprop/models';
-import { pgd } from '@advprop/attacks';
+import { stepWorkload } from './step-workload.js';
 
 const NATIVE = ['Sub', 'Multiply', RELU_GRAD_KERNEL, 'MaxPoolGrad'];
 const SHARED_CAST = 'Cast';
@@ -130,37 +130,8 @@ if (values.mode === 'kernels') {
   const inputShape: [number, number, number] = resnet ? [32, 32, 3] : [28, 28, 1];
   const spec = { inputShape, numClasses: 10, batchNorm: 'dual' as const, random: random.fork('model') };
   const model: tfl.LayersModel = resnet ? buildResNet20(spec) : buildSmallCnn(spec, { filters: 32 });
-  const eps = Math.max(1, k - 1) / 255;
-  const attacker = pgd(
-    { epsilon: eps, stepSize: 1 / 255, steps: k, randomStart: true, targeted: 'random', route: 'aux', training: false, checkLogits: false },
-    random.fork('attack'),
-  );
-  const optimizer = tf.train.momentum(0.1, 0.9);
-  const x = tf.randomUniform([batch, ...inputShape], 0, 1, 'float32', random.tfSeed()) as tf.Tensor4D;
-  const labelValues = new Int32Array(batch);
-  for (let i = 0; i < batch; i++) labelValues[i] = random.int(10);
-  const y = tf.tensor1d(labelValues, 'int32');
-  const yOneHot = tf.oneHot(y, 10);
-  const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const ce = (logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(yOneHot, logits as tf.Tensor2D) as tf.Scalar;
-  const step = () => {
-    const adv = attacker.attack({ model, x, labels: y, route: 'aux', training: false, random });
-    try {
-      const loss = optimizer.minimize(
-        () => {
-          const lc = withRoute(model, 'main', () => ce(model.apply(x, { training: true }) as tf.Tensor));
-          const la = withRoute(model, 'aux', () => ce(model.apply(adv, { training: true }) as tf.Tensor));
-          return tf.add(lc, la) as tf.Scalar;
-        },
-        true,
-        trainable,
-      )!;
-      loss.dataSync();
-      loss.dispose();
-    } finally {
-      adv.dispose();
-    }
-  };
+  const workload = stepWorkload({ model, inputShape, batch, k, epsilon: Math.max(1, k - 1) / 255, random });
+  const step = () => workload.step();
   serve(kernels);
   step();
   serve([]);
@@ -256,8 +227,7 @@ if (values.mode === 'kernels') {
     }
   }
   serve(kernels);
-  tf.dispose([x, y, yOneHot]);
-  optimizer.dispose();
+  workload.dispose();
   model.dispose();
 } else {
   throw new Error(`--mode must be kernels, step or profile, got ${values.mode}`);
