@@ -20,6 +20,7 @@ const END = '<!-- critique-tables:end -->';
 /** The studies: one spec each, its arms in the spec's order, the arm the others are compared with. */
 const STUDIES = [
   { spec: 'fashion-small-cnn.yaml', title: 'Fashion-MNIST, small CNN (16/32 filters), 5 epochs', baseline: 'vanilla', kind: 'full' },
+  { spec: 'fashion-small-cnn-13-epochs.yaml', title: 'Fashion-MNIST, small CNN, 13 epochs (near convergence)', baseline: 'vanilla-13ep', kind: 'full' },
   { spec: 'fashion-resnet20.yaml', title: 'Fashion-MNIST, ResNet-20, 3 epochs', baseline: 'resnet20 vanilla', kind: 'full' },
   { spec: 'mnist-small-cnn.yaml', title: 'MNIST (`mnist` package, 8,000 / 2,000), small CNN, 10 epochs', baseline: 'mnist vanilla', kind: 'full' },
   { spec: 'fashion-imbalanced.yaml', title: 'Long-tail Fashion-MNIST (balanced test set)', baseline: /vanilla$/, kind: 'imbalanced' },

@@ -162,6 +162,7 @@ export const FLAG_SPECS: Record<CommandName, Record<string, FlagSpec>> = {
       help: 'run, submit: only the runs with this axis value, e.g. --only label=advprop-pgd1 --only seed=0 (repeatable: all must match).',
     },
     format: { type: 'string', value: 'FORMAT', help: 'results: md (default) or json; status: text (default) or json.' },
+    first: { type: 'boolean', help: 'submit: queue the runs ahead of the runs already waiting (in the spec\'s order).' },
     quiet: common.quiet as FlagSpec,
     help: common.help as FlagSpec,
   },

@@ -46,7 +46,7 @@ const SUMMARY: Record<CommandName, { usage: string; short: string; about: string
   },
   sweep: {
     short: 'run a grid of trainings from a spec: embedded here, or on BullMQ workers over Redis',
-    usage: 'advprop sweep run SPEC [--out DIR] | sweep submit SPEC --redis URL [--out DIR] | sweep status --out DIR [--redis URL] | sweep results --out DIR [--format md|json]',
+    usage: 'advprop sweep run SPEC [--out DIR] | sweep submit SPEC --redis URL [--out DIR] [--first] | sweep status --out DIR [--redis URL] | sweep results --out DIR [--format md|json]',
     about:
       'A sweep spec (YAML or JSON; docs/sweeps.md) gives a base training config and grid / zip axes over any\n' +
       'field. "run" trains every run on this machine (no Redis needed), "submit" enqueues the runs for\n' +
@@ -56,6 +56,7 @@ const SUMMARY: Record<CommandName, { usage: string; short: string; about: string
       'advprop sweep run experiments/example-sweep.yaml --out sweeps/example',
       'advprop sweep run experiments/critique/fashion-small-cnn.yaml --only label=advprop-pgd1 --only seed=0',
       'advprop sweep submit experiments/critique/fashion-small-cnn.yaml --redis redis://queue-host:6379 --out /shared/sweeps/critique',
+      'advprop sweep submit experiments/critique/fashion-small-cnn.yaml --only label=madry-pgd3 --first --redis redis://queue-host:6379 --out /shared/sweeps/critique',
       'advprop sweep status --out /shared/sweeps/critique --redis redis://queue-host:6379',
       'advprop sweep results --out sweeps/example --format json',
     ],

@@ -53,6 +53,7 @@ export async function sweepCommand(flags: ParsedFlags, positionals: readonly str
       'sweep',
     );
   }
+  if (flags.first === true && sub !== 'submit') throw new UsageError(`--first applies to "advprop sweep submit" only, not "${sub}"`, 'sweep');
   const quiet = flags.quiet === true;
   const say = (line: string) => {
     if (!quiet) io.stderr.write(`${line}\n`);
@@ -87,7 +88,7 @@ export async function sweepCommand(flags: ParsedFlags, positionals: readonly str
       if (redis === undefined) throw new UsageError('"advprop sweep submit" needs --redis URL (e.g. redis://host:6379)', 'sweep');
       const sweep = selectRuns(await loadSweep(file), onlyFilters(flags));
       const root = storageRoot(flags, file);
-      const report = await submitSweep(sweep, { redis, root });
+      const report = await submitSweep(sweep, { redis, root, first: flags.first === true });
       say(
         `sweep ${sweep.spec.name ?? file}: ${report.total} runs: ${report.enqueued} enqueued, ${report.queued} already queued, ` +
           `${report.retried} failed runs enqueued again, ${report.finished} finished; storage ${root}`,

@@ -114,6 +114,12 @@ export interface SubmitReport {
 export interface SubmitOptions {
   readonly redis: string;
   readonly root: string;
+  /**
+   * Put these runs ahead of every run already waiting in the queue (BullMQ's LIFO add), in the
+   * spec's order: an urgent cell does not wait behind a long sweep. Runs already queued stay where
+   * they are.
+   */
+  readonly first?: boolean;
 }
 
 /** Enqueue every run of the sweep that has no result and no job in the queue. */
@@ -130,7 +136,9 @@ export async function submitSweep(sweep: ExpandedSweep, options: SubmitOptions):
   let queued = 0;
   let retried = 0;
   try {
-    for (const run of sweep.runs) {
+    // A LIFO add goes to the head of the queue, so adding in reverse keeps the spec's order.
+    const runs = options.first ? [...sweep.runs].reverse() : sweep.runs;
+    for (const run of runs) {
       if (done.has(run.id)) continue;
       const jobId = jobIdOf(storage.root, run.id);
       const existing = await queue.getJob(jobId);
@@ -155,6 +163,7 @@ export async function submitSweep(sweep: ExpandedSweep, options: SubmitOptions):
         // Finished jobs stay in Redis (small: the result line) so status can count them.
         removeOnComplete: false,
         removeOnFail: false,
+        ...(options.first ? { lifo: true } : {}),
       });
       enqueued++;
     }
