@@ -246,6 +246,29 @@ for (const backendName of ['cpu', 'wasm'] as const) {
       }
     });
 
+    it('training batch norm statistics match float64 when the mean dwarfs the spread (one-pass moments do not cancel)', () => {
+      // mean 1e5, sd 0.1: mean^2 / var is about 1e12, where moments summed around zero in double
+      // lose about 1e-4 of the variance; the kernel sums around the first row's values.
+      const random = new SeededRandom(11);
+      const [rows, c] = [2 * 7 * 7, 16];
+      const values = Float32Array.from({ length: rows * c }, () => random.uniform(1e5 - 0.2, 1e5 + 0.2));
+      tf.tidy(() => {
+        const x = tf.tensor4d(values, [2, 7, 7, c]);
+        const [, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING_KERNEL, { x }, { varianceEpsilon: 1e-3 }) as tf.Tensor[];
+        const m = mean!.dataSync();
+        const v = variance!.dataSync();
+        for (let k = 0; k < c; k++) {
+          let sum = 0;
+          for (let r = 0; r < rows; r++) sum += values[r * c + k]!;
+          const mu = sum / rows;
+          let sq = 0;
+          for (let r = 0; r < rows; r++) sq += (values[r * c + k]! - mu) ** 2;
+          expect(Math.abs(m[k]! - mu) / mu, `mean of channel ${k}`).toBeLessThan(1e-7);
+          expect(Math.abs(v[k]! - sq / rows) / (sq / rows), `variance of channel ${k}`).toBeLessThan(1e-6);
+        }
+      });
+    });
+
     it('inference batch norm (FusedBatchNorm) matches the formula with [C] and [1,1,1,C] statistics, and falls back for other broadcasts', () => {
       const random = new SeededRandom(4);
       tf.tidy(() => {
