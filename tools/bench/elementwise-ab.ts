@@ -1,5 +1,5 @@
 /**
- * Same-process A/B of the native elementwise kernels (@advprop/native-kernels: Sub, Multiply, the
+ * Same-process A/B of the native elementwise kernels (@advprop/native-kernels: Sub, Multiply, Add, the
  * one-pass ReLU gradient AdvpropReluGrad, MaxPoolGrad) and the wasm same-dtype Cast
  * (@advprop/backends), so a busy machine slows both sides alike.
  * Three modes:
@@ -31,7 +31,7 @@ import { BROADCAST_NATIVE_MIN, RELU_GRAD_KERNEL, registerNativeKernels, unregist
 import { buildResNet20, buildSmallCnn } from '@advprop/models';
 import { stepWorkload } from './step-workload.js';
 
-const NATIVE = ['Sub', 'Multiply', RELU_GRAD_KERNEL, 'MaxPoolGrad'];
+const NATIVE = ['Sub', 'Multiply', 'Add', RELU_GRAD_KERNEL, 'MaxPoolGrad'];
 const SHARED_CAST = 'Cast';
 
 const { values } = parseArgs({
@@ -87,7 +87,7 @@ if (values.mode === 'kernels') {
   const sizes = [4096, 16384, 32768, 65536, 262144, 2097152];
   const random = new SeededRandom(Number(values.seed));
   const rows: Record<string, unknown>[] = [];
-  const binary = ['Sub', 'Multiply'];
+  const binary = ['Sub', 'Multiply', 'Add'];
   // Binary kernels also with b broadcast: per channel ([16] against [size/16, 16]) and a scalar.
   const cases = kernels.flatMap((name) => (binary.includes(name) ? ['same', 'channel', 'scalar'] : ['same']).map((b) => [name, b] as const));
   for (const [name, broadcast] of cases) {
@@ -102,6 +102,7 @@ if (values.mode === 'kernels') {
           // the Relu gradient as tfjs runs it: ours when registered, else dy * cast(step(x))
           if (name === RELU_GRAD_KERNEL) return tf.getGradient('Relu').gradFunc(b, [a], {})['x']!() as tf.Tensor;
           if (name === 'Sub') return tf.sub(a, b);
+          if (name === 'Add') return tf.add(a, b);
           return tf.mul(a, b);
         });
       const reps = Math.max(5, Math.min(2000, Math.round(2e7 / size)));

@@ -542,16 +542,17 @@ napi_value ChannelSums(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Elementwise kernels: Sub and Multiply with one input repeating per channel, and the ReLU
+// Elementwise kernels: Sub, Multiply and Add with one input repeating per channel, and the ReLU
 // gradient in one pass, where they beat the wasm backend's (it broadcasts through an index loop;
 // tfjs-core's ReLU gradient takes two kernels and a copy). Each output element is one IEEE
 // float operation, as in tfjs's kernels, so results are bit-identical to theirs.
 //
 // They run on the calling thread: one pass costs 0.1 to 0.4 ms on the largest activations here,
-// and an OpenMP team for it measured no faster on a busy 2-core machine (it waits for a second
-// core that another process holds; tools/bench/elementwise-ab.ts, docs/performance.md).
+// and an OpenMP team for it measured no faster, on a busy 2-core machine (it waits for a second
+// core that another process holds) and on a quiet one (waking a passively waiting team costs 30
+// to 50 us; the passes are memory-bound; tools/bench/elementwise-ab.ts, docs/performance.md).
 
-enum BinaryOp { kBinarySub = 1, kBinaryMul = 2 };
+enum BinaryOp { kBinarySub = 1, kBinaryMul = 2, kBinaryAdd = 3 };
 
 // One row of out = op(a, b) over restrict pointers (the output is always a fresh tensor).
 template <typename Op>
@@ -572,7 +573,7 @@ void binary_apply(const float* a, int64_t na, const float* b, int64_t nb, float*
   }
 }
 
-// elementwiseBinary(op, a, b, out): subtract or multiply, one input repeating (binary_apply).
+// elementwiseBinary(op, a, b, out): subtract, multiply or add, one input repeating (binary_apply).
 napi_value ElementwiseBinary(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     auto args = args_of(env, info, 4);
@@ -591,6 +592,7 @@ napi_value ElementwiseBinary(napi_env env, napi_callback_info info) {
     const int64_t sa = int64_t(na), sb = int64_t(nb), sn = int64_t(n);
     if (op == kBinarySub) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u - v; });
     else if (op == kBinaryMul) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u * v; });
+    else if (op == kBinaryAdd) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u + v; });
     else throw JsError("unknown binary op " + std::to_string(op));
     return nullptr;
   });

@@ -330,7 +330,7 @@ for (const backendName of ['cpu', 'wasm'] as const) {
       }
     });
 
-    it('Sub and Multiply match float32 arithmetic exactly, natively for per-channel broadcasts, stock otherwise', () => {
+    it('Sub, Multiply and Add match float32 arithmetic exactly, natively for per-channel broadcasts, stock otherwise', () => {
       const status = nativeAddon();
       if (!status.available) throw new Error(status.reason);
       const original = status.addon.elementwiseBinary;
@@ -360,6 +360,7 @@ for (const backendName of ['cpu', 'wasm'] as const) {
             for (const [name, op, f] of [
               ['Sub', tf.sub, (u: number, v: number) => u - v],
               ['Multiply', tf.mul, (u: number, v: number) => u * v],
+              ['Add', tf.add, (u: number, v: number) => u + v],
             ] as const) {
               const before = nativeCalls;
               const got = op(a, b);

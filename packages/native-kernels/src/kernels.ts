@@ -287,15 +287,16 @@ function makeChannelReduction(name: 'Sum' | 'Mean', addon: NativeAddon, kind: Su
 }
 
 /**
- * Sub and Multiply with one input repeating per channel ([C] or [1,...,C], or any trailing block,
+ * Sub, Multiply and Add with one input repeating per channel ([C] or [1,...,C], or any trailing block,
  * against [..., C]): the wasm backend broadcasts through an index loop, about 5x slower than ours,
  * from BROADCAST_NATIVE_MIN elements (tools/bench/elementwise-ab.ts; docs/performance.md). Equal
- * shapes and scalars stay with the backend (XNNPACK), as fast as ours; so do Add, Relu and Step,
- * which measured no gain in the step. The ReLU gradient has its own kernel (RELU_GRAD_KERNEL).
+ * shapes and scalars stay with the backend (XNNPACK), as fast as ours on one thread and not beaten
+ * by two (quiet machine, 2026-11-30); so do Relu and Step. The ReLU gradient has its own kernel
+ * (RELU_GRAD_KERNEL).
  */
 export const BROADCAST_NATIVE_MIN = 1 << 15;
 
-const BINARY_OPS = { Sub: 1, Multiply: 2 } as const;
+const BINARY_OPS = { Sub: 1, Multiply: 2, Add: 3 } as const;
 
 /** The size of `shape` when, broadcast to `outShape`, it repeats whole with a period of 2 or more elements (a suffix of out's shape); else undefined. */
 function repeatPeriod(shape: readonly number[], outShape: readonly number[]): number | undefined {
@@ -409,6 +410,7 @@ export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
   Mean: (a, k, f) => makeChannelReduction('Mean', a, k, f),
   Sub: (a, k, f) => makeElementwiseBinary('Sub', a, k, f),
   Multiply: (a, k, f) => makeElementwiseBinary('Multiply', a, k, f),
+  Add: (a, k, f) => makeElementwiseBinary('Add', a, k, f),
   MaxPoolGrad: (a, k, f) => makeMaxPoolGrad(a, k, f),
   [RELU_GRAD_KERNEL]: (a, k) => makeReluGrad(a, k),
   [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
