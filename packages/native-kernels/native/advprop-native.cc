@@ -400,10 +400,11 @@ napi_value BatchNormForward(napi_env env, napi_callback_info info) {
     float* mean_out = float_view(env, a[7], size_t(c), "mean");
     float* var_out = float_view(env, a[8], size_t(c), "variance");
 
-    // One pass for both moments (sums in acc[0, C), squares in acc[C, 2C)), shifted by the first row (a value of each channel's own range)
-    // and accumulated in double: var = E[(x - s)^2] - (E[x - s])^2 loses about
-    // 1e-16 * (mean - s)^2 / var of the variance to cancellation, far below float32 precision,
-    // where a pass for the mean and a second for the squared deviations read x twice.
+    // One pass for both moments (sums in acc[0, C), squares in acc[C, 2C)), shifted by the first
+    // row (a value of each channel's own range) and accumulated in double:
+    // var = E[(x - s)^2] - (E[x - s])^2 loses about 1e-16 * (mean - s)^2 / var of the variance to
+    // cancellation, far below float32 precision, where a pass for the mean and a second for the
+    // squared deviations read x twice.
     const size_t channels = static_cast<size_t>(c);
     const float* shift_row = x;
     std::vector<double> moments;
@@ -416,14 +417,10 @@ napi_value BatchNormForward(napi_env env, napi_callback_info info) {
       }
     });
     std::vector<float> mean(channels), scale(channels), shift(channels);
-    std::vector<double> sq(channels);
     for (int64_t k = 0; k < c; k++) {
       const double centred = moments[size_t(k)] / double(rows);
       mean[size_t(k)] = float(double(shift_row[k]) + centred);
-      sq[size_t(k)] = std::max(0.0, moments[size_t(c + k)] - centred * centred * double(rows));
-    }
-    for (int64_t k = 0; k < c; k++) {
-      const double var = sq[size_t(k)] / double(rows);
+      const double var = std::max(0.0, moments[size_t(c + k)] - centred * centred * double(rows)) / double(rows);
       const double inv = 1.0 / std::sqrt(var + epsilon);
       const double s = inv * (gamma ? gamma[k] : 1.f);
       scale[size_t(k)] = float(s);
@@ -466,11 +463,8 @@ napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
     });
     // dx = a * dy + b * (x - mean) + d, per channel
     const size_t channels = static_cast<size_t>(c);
-    std::vector<double> sum_dy(channels), sum_dy_xc(channels);
-    for (size_t k = 0; k < channels; k++) {
-      sum_dy[k] = sums[k];
-      sum_dy_xc[k] = sums[channels + k];
-    }
+    const double* sum_dy = sums.data();
+    const double* sum_dy_xc = sums.data() + channels;
     std::vector<float> ca(channels), cb(channels), cd(channels);
     for (int64_t k = 0; k < c; k++) {
       const double inv = 1.0 / std::sqrt(double(var[k]) + epsilon);
