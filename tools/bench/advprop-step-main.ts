@@ -7,7 +7,8 @@
  * Run through tools/bench/advprop-step.mjs (`npm run bench -- --backend wasm --batch 128 --k 1 --steps 10`),
  * which starts this file under tsx with the @advprop/source condition (no build needed).
  * Prints one JSON line. Flags: --backend --batch --k --steps --warmup --eps (0-255 units)
- * --profile (per-kernel time table on stderr) --seed --stock-kernels (tfjs' own kernels, for before/after;
+ * --profile (per-kernel time table on stderr; --profile-json FILE also writes each kernel call of the
+ * profiled step: name, input and output shapes, ms) --seed --stock-kernels (tfjs' own kernels, for before/after;
  * ADVPROP_NATIVE_KERNELS=0 keeps our JS/wasm training kernels but not the native ones)
  * --memory-every N (sample the tensor count and RSS every N timed steps: `memory` in the JSON line).
  * The line's `wasm_heap_mb` is the wasm backend's memory at the end, which is its peak: a wasm
@@ -15,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SeededRandom } from '@advprop/core';
 import { unregisterTrainingKernels, useBackend, type BackendChoice } from '@advprop/backends';
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     eps: { type: 'string' },
     seed: { type: 'string', default: '0' },
     profile: { type: 'boolean', default: false },
+    'profile-json': { type: 'string' },
     'stock-kernels': { type: 'boolean', default: false },
     'memory-every': { type: 'string', default: '0' },
   },
@@ -93,6 +96,10 @@ if (profile) {
     e.ms += typeof kernel.kernelTimeMs === 'number' ? kernel.kernelTimeMs : 0;
     e.calls++;
     byKernel.set(kernel.name, e);
+  }
+  if (values['profile-json']) {
+    const kernels = profile.kernels.map((k) => ({ name: k.name, inputShapes: k.inputShapes, outputShapes: k.outputShapes, ms: k.kernelTimeMs }));
+    writeFileSync(values['profile-json'], JSON.stringify(kernels));
   }
   const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.reduce((s, [, e]) => s + e.ms, 0);

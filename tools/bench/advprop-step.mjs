@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench -- --backend NAME --batch 128 --k 1 --steps N [--workers W] [--no-torch] [--profile]
+ * `npm run bench -- --backend NAME --batch 128 --k 1 --steps N [--workers W] [--no-torch] [--profile] [--profile-json FILE]
  *   [--stock-kernels] [--torch-threads T] [--torch-device cpu|cuda] [--warmup N] [--eps E] [--memory-every N]`
  *
  * 1. Runs our AdvProp step (advprop-step-main.ts, or advprop-step-parallel.ts with --workers > 1)
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'torch-device': { type: 'string', default: 'cpu' },
     'no-torch': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    'profile-json': { type: 'string' },
     'stock-kernels': { type: 'boolean', default: false },
     'memory-every': { type: 'string' },
   },
@@ -41,6 +42,7 @@ const { values } = parseArgs({
 const ourArgs = ['--backend', values.backend, '--batch', values.batch, '--k', values.k, '--steps', values.steps, '--warmup', values.warmup];
 if (values.eps !== undefined) ourArgs.push('--eps', values.eps);
 if (values.profile) ourArgs.push('--profile');
+if (values['profile-json'] !== undefined) ourArgs.push('--profile', '--profile-json', resolve(values['profile-json']));
 if (values['stock-kernels']) ourArgs.push('--stock-kernels');
 if (values['memory-every'] !== undefined) {
   if (Number(values.workers) > 1) {

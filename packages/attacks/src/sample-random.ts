@@ -118,23 +118,24 @@ export class SampleRandom {
    */
   startNoise(norm: Norm, epsilon: number, size: number, restart: number): Float32Array {
     const out = new Float32Array(this.n * size);
-    const normals = norm === 'l2' ? new Float64Array(size) : undefined;
+    const draws = new Float64Array(size);
     for (let i = 0; i < this.n; i++) {
       const r = this.stream(i, SAMPLE_STREAM.start + restart);
       const offset = i * size;
-      if (!normals) {
-        for (let j = 0; j < size; j++) out[offset + j] = (2 * r.float() - 1) * epsilon;
+      if (norm !== 'l2') {
+        r.floats(draws);
+        for (let j = 0; j < size; j++) out[offset + j] = (2 * (draws[j] as number) - 1) * epsilon;
         continue;
       }
       const radius = r.float() * epsilon;
       let sq = 0;
       for (let j = 0; j < size; j++) {
         const v = r.normal();
-        normals[j] = v;
+        draws[j] = v;
         sq += v * v;
       }
       const scale = radius / Math.max(Math.sqrt(sq), 1e-12);
-      for (let j = 0; j < size; j++) out[offset + j] = (normals[j] as number) * scale;
+      for (let j = 0; j < size; j++) out[offset + j] = (draws[j] as number) * scale;
     }
     return out;
   }

@@ -35,6 +35,24 @@ describe('SeededRandom', () => {
     }
   });
 
+  it('fills arrays with the same draws as float(), leaving the stream where the calls would', () => {
+    const one = new SeededRandom(9);
+    const bulk = new SeededRandom(9);
+    one.nextUint32();
+    bulk.nextUint32();
+    const expected = Array.from({ length: 1000 }, () => one.float());
+    const out = new Float64Array(1004).fill(-1);
+    bulk.floats(out, 2, 1002);
+    expect(Array.from(out.subarray(2, 1002))).toEqual(expected);
+    expect([out[0], out[1], out[1002], out[1003]]).toEqual([-1, -1, -1, -1]);
+    expect(bulk.getState()).toEqual(one.getState());
+    expect(bulk.nextUint32()).toBe(one.nextUint32());
+    const f32 = new Float32Array(3);
+    bulk.floats(f32);
+    expect(Array.from(f32)).toEqual([one.float(), one.float(), one.float()].map(Math.fround));
+    expect(() => bulk.floats(out, 5, 2000)).toThrow('floats: range [5, 2000) does not fit an array of 1004');
+  });
+
   it('gives normal samples with mean 0 and variance 1', () => {
     const r = new SeededRandom(3);
     const n = 40_000;

@@ -75,6 +75,40 @@ export class SeededRandom {
     return this.nextUint32() / 4294967296;
   }
 
+  /**
+   * Fill `out[start, end)` with `float()` draws: the same values, in the same order, as that many
+   * calls, from one loop over the state held in locals (several times faster on the hundreds of
+   * thousands of draws an attack's random start takes per batch).
+   */
+  floats(out: Float64Array | Float32Array, start = 0, end = out.length): void {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > out.length || start > end) {
+      throw new RangeError(`floats: range [${start}, ${end}) does not fit an array of ${out.length}`);
+    }
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    for (let i = start; i < end; i++) {
+      const result = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0;
+      const t = (s1 << 9) >>> 0;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = rotl(s3, 11);
+      s0 >>>= 0;
+      s1 >>>= 0;
+      s2 >>>= 0;
+      s3 >>>= 0;
+      out[i] = result / 4294967296;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
+  }
+
   /** Uniform float in [low, high). */
   uniform(low: number, high: number): number {
     return low + (high - low) * this.float();

@@ -289,6 +289,90 @@ for (const backendName of ['cpu', 'wasm'] as const) {
       });
     });
 
+    it('inference batch norm\'s gradient computes only what is asked, bit for bit tfjs-core\'s formulas', async () => {
+      const random = new SeededRandom(11);
+      const shape = [8, 16, 16, 16]; // the x gradient's per-channel multiplies reach BROADCAST_NATIVE_MIN
+      const epsilon = 1e-3;
+      const x = randomTensor(shape, random);
+      const dy = randomTensor(shape, random, -2, 2);
+      const mean = randomTensor([16], random);
+      const variance = randomTensor([16], random, 0.1, 2);
+      const scale = randomTensor([16], random);
+      const offset = randomTensor([16], random);
+      const same = (got: tf.Tensor, want: tf.Tensor) => {
+        expect(got.shape).toEqual(want.shape);
+        const a = got.dataSync();
+        const b = want.dataSync();
+        return a.every((v, i) => Object.is(v, b[i]));
+      };
+      tf.tidy(() => {
+        // tfjs-core's FusedBatchNorm gradient, written out: the x gradient multiplies by a tiled 1/sqrt(var + eps)
+        const r = tf.rsqrt(tf.add(variance, tf.scalar(epsilon)));
+        const axes = [0, 1, 2];
+        const dyScale = tf.mul(dy, scale);
+        const xMinusMean = tf.sub(x, mean);
+        const want = {
+          x: tf.mul(tf.mul(dy, tf.tile(tf.reshape(r, [1, 1, 1, 16]), [8, 16, 16, 1])), scale),
+          mean: tf.sum(tf.mul(tf.mul(r, tf.scalar(-1)), dyScale), axes),
+          variance: tf.sum(tf.mul(tf.mul(tf.mul(tf.mul(tf.mul(r, r), r), tf.scalar(-0.5)), xMinusMean), dyScale), axes),
+          scale: tf.sum(tf.mul(dy, tf.mul(xMinusMean, r)), axes),
+          offset: tf.sum(dy, axes),
+        };
+        const f = (xi: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => tf.batchNorm(xi, m, v, o, s, epsilon);
+        const [gx, gm, gv, gs, go] = tf.grads(f)([x, mean, variance, scale, offset], dy);
+        expect(same(gx!, want.x)).toBe(true);
+        expect(same(gm!, want.mean)).toBe(true);
+        expect(same(gv!, want.variance)).toBe(true);
+        expect(same(gs!, want.scale)).toBe(true);
+        expect(same(go!, want.offset)).toBe(true);
+      });
+      // The x gradient alone (what an attack through an inference-mode BN takes): two multiplies, no x - mean, no tile.
+      const profile = await tf.profile(() => {
+        tf.tidy(() => {
+          tf.grad((xi: tf.Tensor) => tf.batchNorm(xi, mean, variance, offset, scale, epsilon))(x, dy);
+        });
+      });
+      const names = profile.kernels.map((k) => k.name);
+      expect(names).not.toContain('Tile');
+      expect(names).not.toContain('Sub');
+      expect(names.filter((n) => n === 'Multiply')).toHaveLength(2);
+      tf.dispose([x, dy, mean, variance, scale, offset]);
+    });
+
+    it('the Mean gradient divides and broadcasts dy without a tensor of ones, bit for bit tfjs\'s', async () => {
+      const random = new SeededRandom(12);
+      const x = randomTensor([16, 8, 8, 64], random);
+      const cases: { axis: number | number[]; keepDims: boolean }[] = [
+        { axis: [1, 2], keepDims: false },
+        { axis: [1, 2], keepDims: true },
+        { axis: 0, keepDims: false },
+        { axis: -1, keepDims: false },
+      ];
+      for (const { axis, keepDims } of cases) {
+        tf.tidy(() => {
+          const reducedShape = tf.mean(x, axis, keepDims).shape;
+          const dy = randomTensor(reducedShape, random, -3, 3);
+          const axes = tf.util.parseAxisParam(axis, x.shape);
+          const kept = x.shape.map((d, a) => (axes.includes(a) ? 1 : d));
+          const count = axes.reduce((n, a) => n * x.shape[a]!, 1);
+          // tfjs' gradient: dy (with the reduced axes kept) times ones the size of x, divided by the count
+          const want = tf.div(tf.mul(tf.reshape(dy, kept), tf.ones(x.shape)), count);
+          const got = tf.grad((t: tf.Tensor) => tf.mean(t, axis, keepDims))(x, dy);
+          expect(got.shape).toEqual(x.shape);
+          const a = got.dataSync();
+          const b = want.dataSync();
+          expect(a.every((v, i) => Object.is(v, b[i]))).toBe(true);
+        });
+      }
+      const profile = await tf.profile(() => {
+        tf.tidy(() => {
+          tf.grad((t: tf.Tensor) => tf.mean(t, [1, 2]))(x);
+        });
+      });
+      expect(profile.kernels.map((k) => k.name)).not.toContain('Multiply');
+      x.dispose();
+    });
+
     it('sums and means over every axis but the last, natively, and leaves other reductions to the stock kernels', () => {
       const status = nativeAddon();
       if (!status.available) throw new Error(status.reason);

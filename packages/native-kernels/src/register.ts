@@ -2,7 +2,7 @@
  * Registers the native kernels on the wasm or cpu backend, keeping whatever was registered before
  * as the fallback (and restoring it on unregister). Idempotent.
  */
-import { cast, engine, getBackend, getGradient, mul, registerGradient, step } from '@tensorflow/tfjs-core';
+import { add, broadcastTo, cast, div, engine, getBackend, getGradient, mul, registerGradient, reshape, rsqrt, scalar, step, sub, sum, util } from '@tensorflow/tfjs-core';
 import type { GradConfig, Tensor } from '@tensorflow/tfjs-core';
 import { hasKernelOverride, overrideKernel, restoreKernel } from '@advprop/core';
 import { nativeAddon } from './addon.js';
@@ -41,6 +41,8 @@ export function registerNativeKernels(backendName: string, only?: readonly strin
     registered.push(kernelName);
   }
   if (registered.includes(RELU_GRAD_KERNEL)) routeReluGradient();
+  if (registered.includes('FusedBatchNorm')) routeBatchNormGradient();
+  if (registered.includes('Mean')) routeMeanGradient();
   return { registered };
 }
 
@@ -69,6 +71,79 @@ function routeReluGradient(): void {
     },
   });
   reluGradientRouted = true;
+}
+
+let batchNormGradientRouted = false;
+
+/**
+ * tfjs-core's FusedBatchNorm gradient computes x - mean and dy * scale eagerly, whichever inputs
+ * the tape asks for, and its x gradient multiplies dy by a tiled copy of 1/sqrt(variance + eps)
+ * the size of x: six passes over activation-sized tensors where an attack through an
+ * inference-mode BN needs one gradient, of x. This one computes each input's gradient only when
+ * asked, with the same operations in the same order (the [C] factors broadcast instead of being
+ * tiled, which multiplies by the same numbers), so every gradient is bit for bit tfjs-core's. The
+ * x gradient is then two per-channel multiplies, which the native Multiply serves. Statistics of
+ * another rank than 1 keep the gradient registered before. Gradients are global in tfjs, so this
+ * is done once.
+ */
+function routeBatchNormGradient(): void {
+  if (batchNormGradientRouted) return;
+  const previous = getGradient('FusedBatchNorm') as GradConfig | undefined;
+  registerGradient({
+    kernelName: 'FusedBatchNorm',
+    inputsToSave: ['x', 'mean', 'variance', 'scale'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, mean, variance, scale] = saved as Tensor[];
+      if (!x || !mean || !variance || mean.rank !== 1) {
+        if (!previous) throw new Error('@advprop/native-kernels: no FusedBatchNorm gradient for statistics of rank other than 1');
+        return previous.gradFunc(dy, saved, attrs);
+      }
+      const dyTensor = dy as Tensor;
+      const epsilon = Number((attrs as Record<string, unknown>)['varianceEpsilon']);
+      const scaleValue = (): Tensor => scale ?? scalar(1);
+      const inverseStd = (): Tensor => rsqrt(add(variance, scalar(epsilon)));
+      // Statistics of rank 1 are per channel, the last axis: reduce over all the others.
+      const axes = [...Array(x.rank - 1).keys()];
+      const perChannel = (t: Tensor): Tensor => reshape(sum(t, axes), mean.shape);
+      return {
+        x: () => reshape(mul(mul(dyTensor, inverseStd()), scaleValue()), x.shape),
+        mean: () => perChannel(mul(mul(inverseStd(), scalar(-1)), mul(dyTensor, scaleValue()))),
+        variance: () => {
+          const r = inverseStd();
+          const minusHalfCube = mul(mul(mul(r, r), r), scalar(-0.5));
+          return perChannel(mul(mul(minusHalfCube, sub(x, mean)), mul(dyTensor, scaleValue())));
+        },
+        scale: () => perChannel(mul(dyTensor, mul(sub(x, mean), inverseStd()))),
+        offset: () => perChannel(dyTensor),
+      };
+    },
+  });
+  batchNormGradientRouted = true;
+}
+
+let meanGradientRouted = false;
+
+/**
+ * tfjs' Mean gradient multiplies dy by a tensor of ones the size of x, filled by a JavaScript loop
+ * (a global average pool's gradient: 0.5 M values per ResNet-20 pass), then divides. Multiplying
+ * by one changes no value, so dividing the reduced dy and broadcasting it gives the same numbers
+ * bit for bit without the ones. Gradients are global in tfjs, so this is done once.
+ */
+function routeMeanGradient(): void {
+  if (meanGradientRouted) return;
+  registerGradient({
+    kernelName: 'Mean',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as Tensor[];
+      const shape = x!.shape;
+      const axes = util.parseAxisParam((attrs as Record<string, unknown>)['axis'] as number | number[], shape);
+      const kept = shape.map((d, axis) => (axes.includes(axis) ? 1 : d));
+      const count = axes.reduce((n, axis) => n * (shape[axis] as number), 1);
+      return { x: () => broadcastTo(div(reshape(dy as Tensor, kept), count), shape) };
+    },
+  });
+  meanGradientRouted = true;
 }
 
 /** Put back the kernels that were registered before `registerNativeKernels` (all, or those in `only`). */
