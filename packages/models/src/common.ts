@@ -6,6 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { BatchNormKind, ModelSpec } from '@advprop/core';
 import { ConfigError, SeededRandom, ShapeError } from '@advprop/core';
 import { batchNormalization, dualBatchNormalization } from '@advprop/dual-bn';
+import { PaddedConv2D } from './padded-conv2d.js';
 import { SeededDropout } from './seeded-dropout.js';
 
 export type SymbolicTensor = tfl.SymbolicTensor;
@@ -119,20 +120,12 @@ export class BuildContext {
     kernelSize: number,
     strides: number,
     name: string,
-    padding: 'same' | 'valid' = 'same',
+    padding: 'same' | 'valid' | number = 'same',
   ): SymbolicTensor {
-    return tfl.layers
-      .conv2d({
-        filters,
-        kernelSize,
-        strides,
-        padding,
-        useBias: this.convBias,
-        kernelInitializer: this.heNormal(),
-        biasInitializer: 'zeros',
-        name,
-      })
-      .apply(x) as SymbolicTensor;
+    const args = { filters, kernelSize, strides, useBias: this.convBias, kernelInitializer: this.heNormal(), biasInitializer: 'zeros' as const, name };
+    // A number pads that many pixels on every side inside the convolution (PyTorch's `padding`).
+    const layer = typeof padding === 'number' ? new PaddedConv2D({ ...args, explicitPadding: padding }) : tfl.layers.conv2d({ ...args, padding });
+    return layer.apply(x) as SymbolicTensor;
   }
 
   depthwise(x: SymbolicTensor, kernelSize: number, strides: number, name: string): SymbolicTensor {

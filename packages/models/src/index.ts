@@ -6,4 +6,5 @@ export * from './mobilenet-v2.js';
 export * from './efficientnet.js';
 export * from './plugins.js';
 export * from './seeded-dropout.js';
+export * from './padded-conv2d.js';
 export { parameterCounts, type ParameterCounts } from './params.js';

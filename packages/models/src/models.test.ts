@@ -31,6 +31,8 @@ const SHAPES = [
 ] as const;
 const NAMES = ['small-cnn', 'resnet20', 'resnet18', 'wrn-16-4', 'mobilenet-v2', 'efficientnet-b0'] as const;
 const isBn = (layer: tfl.layers.Layer) => /BatchNormalization$/.test(layer.getClassName());
+/** Plain convolutions: tfjs-layers' Conv2D and ours that pads itself (the ResNets' strided 3x3 convs). */
+const isConv = (layer: tfl.layers.Layer) => ['Conv2D', 'AdvpropPaddedConv2D'].includes(layer.getClassName());
 
 function spec(inputShape: readonly [number, number, number], batchNorm: BatchNormKind, extra: Partial<ModelSpec> = {}): ModelSpec {
   return { inputShape, numClasses: 10, batchNorm, ...extra };
@@ -106,9 +108,9 @@ describe('parameter counts (10 classes, 32x32x3)', () => {
     expect(parameterCounts(dual).nonTrainable).toBe(2 * 1_568);
     // 21 BN layers / convs, one dense layer, as in the PyTorch module.
     expect(plain.layers.filter(isBn)).toHaveLength(21);
-    expect(plain.layers.filter((l) => l.getClassName() === 'Conv2D')).toHaveLength(21);
+    expect(plain.layers.filter(isConv)).toHaveLength(21);
     expect(
-      plain.layers.filter((l) => l.getClassName() === 'Conv2D').every((l) => (l.getConfig() as { useBias: boolean }).useBias === false),
+      plain.layers.filter(isConv).every((l) => (l.getConfig() as { useBias: boolean }).useBias === false),
     ).toBe(true);
     plain.dispose();
     dual.dispose();
@@ -155,7 +157,7 @@ describe('options', () => {
     const wrn = await factory('wrn-16-4', { depth: 10, widen: 1 });
     expect(wrn.name).toBe('wrn-10-1');
     const small = wrn.build(s);
-    expect(small.layers.filter((l) => l.getClassName() === 'Conv2D')).toHaveLength(1 + 6 * 1 + 2);
+    expect(small.layers.filter(isConv)).toHaveLength(1 + 6 * 1 + 2);
     const mb = (await factory('mobilenet-v2', { alpha: 0.5 })).build(s);
     expect(parameterCounts(mb).trainable).toBeLessThan(2_236_682);
     const b1ish = (await factory('efficientnet-b0', { widthCoefficient: 0.5, depthCoefficient: 1.2 })).build(s);
@@ -212,7 +214,7 @@ describe('batchNorm: none', () => {
   it('builds without BN layers, convs with bias', () => {
     const model = buildResNet20(spec([32, 32, 3], 'none'));
     expect(model.layers.filter(isBn)).toHaveLength(0);
-    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
+    const convs = model.layers.filter(isConv);
     expect(convs.every((l) => (l.getConfig() as { useBias: boolean }).useBias)).toBe(true);
     expect(parameterCounts(model).trainable).toBe(272_474 - 1_568 + 1_568 / 2);
     model.dispose();

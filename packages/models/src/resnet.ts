@@ -35,11 +35,9 @@ export interface CifarResNetConfig {
   readonly stages: readonly ResNetStage[];
 }
 
-/** 3x3 conv with PyTorch-style symmetric padding of 1 (explicit zero padding for strided convs). */
+/** 3x3 conv with PyTorch-style symmetric padding of 1 (padded inside the conv when strided, where 'same' would pad asymmetrically). */
 function conv3x3(ctx: BuildContext, x: SymbolicTensor, filters: number, stride: number, name: string): SymbolicTensor {
-  if (stride === 1) return ctx.conv(x, filters, 3, 1, name, 'same');
-  const padded = tfl.layers.zeroPadding2d({ padding: 1, name: `${name}_pad` }).apply(x) as SymbolicTensor;
-  return ctx.conv(padded, filters, 3, stride, name, 'valid');
+  return ctx.conv(x, filters, 3, stride, name, stride === 1 ? 'same' : 1);
 }
 
 function basicBlock(
