@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -546,7 +547,20 @@ napi_value ChannelSums(napi_env env, napi_callback_info info) {
 // core that another process holds) and on a quiet one (waking a passively waiting team costs 30
 // to 50 us; the passes are memory-bound; tools/bench/elementwise-ab.ts, docs/performance.md).
 
-enum BinaryOp { kBinarySub = 1, kBinaryMul = 2, kBinaryAdd = 3 };
+enum BinaryOp { kBinarySub = 1, kBinaryMul = 2, kBinaryAdd = 3, kBinaryMax = 4, kBinaryMin = 5 };
+
+// JavaScript's Math.max / Math.min on float32, which tfjs' cpu backend uses: NaN if either input is
+// NaN, +0 above -0. Selects without branches, so the loops vectorize.
+inline float js_max(float u, float v) {
+  float r = u > v ? u : v;
+  r = u == v ? ((u == 0.f && std::signbit(u)) ? v : u) : r;
+  return (u != u || v != v) ? std::numeric_limits<float>::quiet_NaN() : r;
+}
+inline float js_min(float u, float v) {
+  float r = u < v ? u : v;
+  r = u == v ? ((u == 0.f && !std::signbit(u)) ? v : u) : r;
+  return (u != u || v != v) ? std::numeric_limits<float>::quiet_NaN() : r;
+}
 
 // One row of out = op(a, b) over restrict pointers (the output is always a fresh tensor).
 template <typename Op>
@@ -555,7 +569,8 @@ void binary_row(const float* __restrict a, const float* __restrict b, float* __r
 }
 
 // out[i] = op(a[i % na], b[i % nb]): one input has out's size, the other repeats with its own
-// size as period (its shape is a suffix of out's: a per-channel factor, a bias).
+// size as period (its shape is a suffix of out's: a per-channel factor, a bias), or has out's size
+// too (one row).
 template <typename Op>
 void binary_apply(const float* a, int64_t na, const float* b, int64_t nb, float* out, int64_t n, Op op) {
   const bool b_repeats = nb < n;
@@ -567,7 +582,8 @@ void binary_apply(const float* a, int64_t na, const float* b, int64_t nb, float*
   }
 }
 
-// elementwiseBinary(op, a, b, out): subtract, multiply or add, one input repeating (binary_apply).
+// elementwiseBinary(op, a, b, out): subtract, multiply, add, maximum or minimum, one input
+// repeating or both of out's size (binary_apply).
 napi_value ElementwiseBinary(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     auto args = args_of(env, info, 4);
@@ -577,16 +593,18 @@ napi_value ElementwiseBinary(napi_env env, napi_callback_info info) {
     const float* b = float_view(env, args[2], SIZE_MAX, "b", &nb);
     float* out = float_view(env, args[3], SIZE_MAX, "output", &n);
     const size_t small = std::min(na, nb);
-    if (n == 0 || std::max(na, nb) != n || small < 2 || small == n || n % small != 0) {
+    if (n == 0 || std::max(na, nb) != n || small < 2 || n % small != 0) {
       std::ostringstream s;
       s << "a (" << na << " elements) and b (" << nb << ") must be the output's size (" << n
-        << ") and a period of it between 2 and " << n - 1;
+        << ") and the output's size or a period of it from 2";
       throw JsError(s.str());
     }
     const int64_t sa = int64_t(na), sb = int64_t(nb), sn = int64_t(n);
     if (op == kBinarySub) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u - v; });
     else if (op == kBinaryMul) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u * v; });
     else if (op == kBinaryAdd) binary_apply(a, sa, b, sb, out, sn, [](float u, float v) { return u + v; });
+    else if (op == kBinaryMax) binary_apply(a, sa, b, sb, out, sn, js_max);
+    else if (op == kBinaryMin) binary_apply(a, sa, b, sb, out, sn, js_min);
     else throw JsError("unknown binary op " + std::to_string(op));
     return nullptr;
   });

@@ -53,7 +53,10 @@ export interface NativeAddon {
     y: Float32Array,
   ): void;
   channelSums(x: Float32Array, rows: number, channels: number, out: Float32Array, scale: number): void;
-  /** out = a - b (op 1), a * b (op 2) or a + b (op 3); one input has out's size, the other repeats with its own size (2 to out's - 1) as period. */
+  /**
+   * out = a - b (op 1), a * b (op 2), a + b (op 3), Math.max(a, b) (op 4) or Math.min(a, b) (op 5);
+   * one input has out's size, the other too or repeats with its own size (from 2) as period.
+   */
   elementwiseBinary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** out = dy * (x > 0 ? 1 : 0), NaN where x is NaN: the ReLU gradient in one pass. */
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;

@@ -128,8 +128,8 @@ describe.skipIf(!built)('the addon checks its arguments', () => {
     expect(() => status.addon.batchNormForward(x, 4, 8, null, null, 1e-3, new Float32Array(32), new Float32Array(7), new Float32Array(8))).toThrow(
       'mean has 7 elements, expected 8',
     );
-    expect(() => status.addon.elementwiseBinary(2, new Float32Array(8), new Float32Array(8), new Float32Array(8))).toThrow(
-      "a (8 elements) and b (8) must be the output's size (8) and a period of it between 2 and 7",
+    expect(() => status.addon.elementwiseBinary(2, new Float32Array(8), new Float32Array(3), new Float32Array(8))).toThrow(
+      "a (8 elements) and b (3) must be the output's size (8) and the output's size or a period of it from 2",
     );
     expect(() => status.addon.reluGrad(new Float32Array(4), new Float32Array(5), new Float32Array(4))).toThrow('x has 5 elements, expected 4');
     expect(() => status.addon.maxPoolGrad(new Float32Array(1), new Float32Array(4), new Float32Array(4), [1, 2, 2, 1, 1, 1, 2, 2, 2, 2, 0])).toThrow(
@@ -473,6 +473,61 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           expect(Array.from(tf.sub(tf.tensor1d([5, 7], 'int32'), tf.tensor1d([2, 3], 'int32')).dataSync())).toEqual([3, 4]);
           expect(nativeCalls - before).toBe(1);
         });
+      } finally {
+        status.addon.elementwiseBinary = original;
+      }
+    });
+
+    it('Maximum and Minimum equal Math.max and Math.min bit for bit (NaN, signed zeros, infinities), natively on equal shapes and per-channel broadcasts', () => {
+      const status = nativeAddon();
+      if (!status.available) throw new Error(status.reason);
+      const original = status.addon.elementwiseBinary;
+      let nativeCalls = 0;
+      status.addon.elementwiseBinary = (...args) => {
+        nativeCalls++;
+        original(...args);
+      };
+      const random = new SeededRandom(13);
+      const edges = [NaN, 0, -0, Infinity, -Infinity, 1, -1, 1e-40];
+      const cases: [number[], number[], boolean][] = [
+        [[8, 16, 16, 20], [8, 16, 16, 20], true], // equal shapes: natively, unlike Sub/Multiply/Add
+        [[8, 16, 16, 20], [20], true],
+        [[20], [8, 16, 16, 20], true],
+        [[8, 16, 16, 20], [], false], // a scalar: the backend
+        [[4, 4, 20], [4, 4, 20], false], // small
+      ];
+      try {
+        for (const [shapeA, shapeB, native] of cases) {
+          tf.tidy(() => {
+            // Every third value an edge value: a's runs through them, b's changes every 8, so every
+            // pair of edge values meets in the equal-shape case; the rest ordinary values.
+            const fill = (shape: number[], edgeAt: (k: number) => number) => {
+              const n = shape.reduce((p, d) => p * d, 1);
+              return tf.tensor(Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? edges[edgeAt(i / 3) % edges.length]! : random.uniform(-2, 2))), shape);
+            };
+            const a = fill(shapeA, (k) => k);
+            const b = shapeB.length === 0 ? tf.scalar(0.5) : fill(shapeB, (k) => Math.floor(k / edges.length));
+            const av = a.dataSync();
+            const bv = b.dataSync();
+            for (const [name, op, f] of [
+              ['Maximum', tf.maximum, Math.max],
+              ['Minimum', tf.minimum, Math.min],
+            ] as const) {
+              const before = nativeCalls;
+              const got = op(a, b);
+              expect(nativeCalls - before, `${name} [${shapeA}] [${shapeB}] native`).toBe(native ? 1 : 0);
+              if (!native) continue; // the backend's own semantics for NaN and zeros are its own
+              const out = got.dataSync();
+              const outShape = got.shape;
+              let mismatches = 0;
+              for (let i = 0; i < out.length; i++) {
+                const want = Math.fround(f(av[broadcastIndex(i, outShape, shapeA)]!, bv[broadcastIndex(i, outShape, shapeB)]!));
+                if (!Object.is(out[i], want)) mismatches++;
+              }
+              expect(mismatches, `${name} [${shapeA}] [${shapeB}]`).toBe(0);
+            }
+          });
+        }
       } finally {
         status.addon.elementwiseBinary = original;
       }
