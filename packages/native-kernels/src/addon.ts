@@ -60,6 +60,8 @@ export interface NativeAddon {
   elementwiseBinary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** out = dy * (x > 0 ? 1 : 0), NaN where x is NaN: the ReLU gradient in one pass. */
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
+  /** out = -1 where x < 0, 1 where x > 0, 0 elsewhere (zeros, NaN): tfjs' Sign. */
+  sign(x: Float32Array, out: Float32Array): void;
   /** Max-pool gradient, NHWC: geometry [n, h, w, c, oh, ow, kh, kw, sh, sw, padTop, padLeft]. */
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geometry: readonly number[]): void;
   info(): { onednn: string; threads: number; isa: string };

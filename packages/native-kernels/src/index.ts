@@ -2,7 +2,7 @@
  * @advprop/native-kernels: convolution (forward, data and filter gradients, depthwise) and fused
  * training-mode batch-norm kernels for the tfjs wasm and cpu backends, run natively by oneDNN
  * (the library PyTorch's CPU convolutions use) with OpenMP threads on every core, plus the
- * max-pool gradient, a one-pass ReLU gradient, per-channel Sub/Multiply/Add and Maximum/Minimum. Built from
+ * max-pool gradient, a one-pass ReLU gradient, per-channel Sub/Multiply/Add, Maximum/Minimum and Sign. Built from
  * source against the system's libdnnl; optional: without it nothing is registered and tfjs's
  * kernels keep running.
  */

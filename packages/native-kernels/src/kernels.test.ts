@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectNoTensorLeak, maxRelativeError } from '@advprop/core';
 import {
+  BROADCAST_NATIVE_MIN,
   NATIVE_KERNEL_NAMES,
   RELU_GRAD_KERNEL,
   RELU_GRAD_NATIVE_MIN,
@@ -530,6 +531,34 @@ for (const backendName of ['cpu', 'wasm'] as const) {
         }
       } finally {
         status.addon.elementwiseBinary = original;
+      }
+    });
+
+    it('Sign equals tfjs\' -1 / 0 / 1 (zeros and NaN give 0), natively from BROADCAST_NATIVE_MIN elements', () => {
+      const status = nativeAddon();
+      if (!status.available) throw new Error(status.reason);
+      const original = status.addon.sign;
+      let nativeCalls = 0;
+      status.addon.sign = (...args) => {
+        nativeCalls++;
+        original(...args);
+      };
+      const random = new SeededRandom(14);
+      const edges = [NaN, 0, -0, Infinity, -Infinity, 1e-40, -1e-40, 3];
+      try {
+        tf.tidy(() => {
+          const n = BROADCAST_NATIVE_MIN * 2;
+          const values = Float32Array.from({ length: n }, (_, i) => (i < edges.length ? edges[i]! : random.uniform(-2, 2)));
+          const got = tf.sign(tf.tensor(values, [n / 64, 64])).dataSync();
+          expect(nativeCalls).toBe(1);
+          const want = (v: number) => (v < 0 ? -1 : v > 0 ? 1 : 0);
+          expect(Array.from(got.subarray(0, edges.length))).toEqual([0, 0, 0, 1, -1, 1, -1, 1]);
+          expect(got.every((v, i) => Object.is(v, want(values[i]!)))).toBe(true);
+          tf.sign(tf.tensor1d([-2, 0, 2])); // small: the backend's
+          expect(nativeCalls).toBe(1);
+        });
+      } finally {
+        status.addon.sign = original;
       }
     });
 

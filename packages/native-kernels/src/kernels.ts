@@ -333,6 +333,19 @@ function makeElementwiseBinary(name: keyof typeof BINARY_OPS, addon: NativeAddon
   };
 }
 
+/** Sign (float32, from BROADCAST_NATIVE_MIN elements): the wasm backend's runs about 8x its Add (an attack's sign step). */
+function makeSign(addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const { x } = inputs as Record<string, TensorInfo | undefined>;
+    if (!x || x.dtype !== 'float32' || util.sizeFromShape(x.shape) < BROADCAST_NATIVE_MIN) return fallbackOrThrow('Sign', fallback, args, 'small or not float32');
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative('Sign', access, fallback, args, [[...x.shape]], ([out]) => {
+      addon.sign(access.view(x), access.view(out!));
+    });
+  };
+}
+
 /**
  * tfjs-core's ReLU gradient, dy * cast(step(x)), in one pass instead of two kernels; register.ts
  * routes the Relu gradient here (from RELU_GRAD_NATIVE_MIN elements on) when the backend has it.
@@ -421,6 +434,7 @@ export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
   Add: (a, k, f) => makeElementwiseBinary('Add', a, k, f),
   Maximum: (a, k, f) => makeElementwiseBinary('Maximum', a, k, f),
   Minimum: (a, k, f) => makeElementwiseBinary('Minimum', a, k, f),
+  Sign: (a, k, f) => makeSign(a, k, f),
   MaxPoolGrad: (a, k, f) => makeMaxPoolGrad(a, k, f),
   [RELU_GRAD_KERNEL]: (a, k) => makeReluGrad(a, k),
   [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
