@@ -8,3 +8,4 @@ export * from './forward.js';
 export * from './leak-check.js';
 export * from './kernel-override.js';
 export * from './compare.js';
+export * from './stock-layers.js';

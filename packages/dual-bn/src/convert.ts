@@ -5,7 +5,7 @@
  */
 import { serialization, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel, LayerVariable } from '@tensorflow/tfjs-layers';
-import { ConfigError } from '@advprop/core';
+import { ConfigError, lowerToStockLayers } from '@advprop/core';
 import { DualBatchNormalization, dualBnLayers, isDualBatchNormalization, type BnWeightSet } from './dual-batch-norm.js';
 
 const BN_CLASS = 'BatchNormalization';
@@ -60,7 +60,13 @@ function rewriteClassNames(config: unknown, from: string, to: string): number {
   return count;
 }
 
-function cloneWithClassNames(model: LayersModel, from: string, to: string, what: string): { clone: LayersModel; count: number } {
+function cloneWithClassNames(
+  model: LayersModel,
+  from: string,
+  to: string,
+  what: string,
+  stockLayers = false,
+): { clone: LayersModel; count: number } {
   assertLayersModel(model, what);
   const className = model.getClassName();
   const entry = serialization.SerializationMap.getMap().classNameMap[className];
@@ -68,6 +74,8 @@ function cloneWithClassNames(model: LayersModel, from: string, to: string, what:
   // Deep copy through JSON: the config must not share objects with the source model.
   const config = JSON.parse(JSON.stringify(model.getConfig())) as serialization.ConfigDict;
   const count = rewriteClassNames(config, from, to);
+  // Our other layer classes (a convolution that pads itself, a seeded dropout) as stock layers.
+  if (stockLayers) lowerToStockLayers(config as Record<string, unknown>);
   const [cls, fromConfig] = entry;
   const clone = fromConfig(cls, config) as unknown as LayersModel;
   return { clone, count };
@@ -101,19 +109,19 @@ function copyBnSet(target: BnWeightSet | PlainBn, source: BnWeightSet | PlainBn,
   copyVariable(target.movingVariance, source.movingVariance, `${where}/moving_variance`);
 }
 
-/** Walk source and clone in parallel (same topology, same layer order) and copy the weights. */
+/**
+ * Copy the weights of every source layer into the clone's layer of the same name (layer names are
+ * unique within a model; a stock lowering may add weightless layers to the clone).
+ */
 function copyWeights(
   target: LayersModel,
   source: LayersModel,
   copyBn: (targetLayer: AnyLayer, sourceLayer: AnyLayer, where: string) => boolean,
 ): void {
-  const t = target.layers;
-  const s = source.layers;
-  if (t.length !== s.length) {
-    throw new ConfigError(`model "${source.name}": the clone has ${t.length} layers, the source ${s.length}`);
-  }
-  s.forEach((sourceLayer, i) => {
-    const targetLayer = t[i] as AnyLayer;
+  const byName = new Map(target.layers.map((layer) => [layer.name, layer as AnyLayer]));
+  source.layers.forEach((sourceLayer) => {
+    const targetLayer = byName.get(sourceLayer.name);
+    if (!targetLayer) throw new ConfigError(`model "${source.name}": the clone has no layer "${sourceLayer.name}"`);
     const where = `layer "${sourceLayer.name}"`;
     if (copyBn(targetLayer, sourceLayer, where)) return;
     if (isContainer(sourceLayer) && isContainer(targetLayer)) {
@@ -159,12 +167,14 @@ export function toDualBN(model: LayersModel): LayersModel {
 
 /**
  * A plain tfjs-layers copy of a dual-BN model: every DualBatchNormalization becomes a
- * BatchNormalization holding the main set's weights, so anyone can load it with
- * `tf.loadLayersModel` without this package, and its predictions equal the dual model's
- * main-route predictions. A model without dual BN layers is cloned unchanged.
+ * BatchNormalization holding the main set's weights, and every layer class with a registered stock
+ * form (@advprop/core's `registerStockLowering`: @advprop/models' PaddedConv2D and SeededDropout)
+ * becomes stock layers, so anyone can load it with `tf.loadLayersModel` without our packages, and
+ * its predictions equal the dual model's main-route predictions. A model without such layers is
+ * cloned unchanged.
  */
 export function toInferenceModel(model: LayersModel): LayersModel {
-  const { clone } = cloneWithClassNames(model, DUAL_CLASS, BN_CLASS, 'toInferenceModel');
+  const { clone } = cloneWithClassNames(model, DUAL_CLASS, BN_CLASS, 'toInferenceModel', true);
   try {
     copyWeights(clone, model, (targetLayer, sourceLayer, where) => {
       if (!isDualBatchNormalization(sourceLayer)) return false;

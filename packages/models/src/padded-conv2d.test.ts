@@ -79,7 +79,7 @@ describe('PaddedConv2D', () => {
       tf.tidy(() => {
         expect(maxAbsDiff(restored.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBe(0);
       });
-    }, 'PaddedConv2D predict');
+    }, { label: 'PaddedConv2D predict' });
     x.dispose();
     model.dispose();
     restored.dispose();

@@ -10,11 +10,13 @@
  * the padded pixels are zeros either way.
  *
  * Everything else (weights, initialisers, regularisers, constraints, bias, activation) is
- * tfjs-layers' Conv2D: the layer extends it and changes only the call and the output shape.
+ * tfjs-layers' Conv2D: the layer extends it and changes only the call and the output shape. Its
+ * stock form, for exports that load without our packages, is the ZeroPadding2D + 'valid' Conv2D
+ * pair it replaces (`registerStockLowering`, used by @advprop/dual-bn's `toInferenceModel`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ConfigError } from '@advprop/core';
+import { ConfigError, registerStockLowering } from '@advprop/core';
 
 /** tf.layers.conv2d's arguments, plus the padding in pixels on every side. */
 export type PaddedConv2DArgs = Omit<NonNullable<Parameters<typeof tfl.layers.conv2d>[0]>, 'padding'> & {
@@ -97,3 +99,16 @@ export class PaddedConv2D extends Conv2DClass {
   }
 }
 tf.serialization.registerClass(PaddedConv2D);
+
+registerStockLowering(PaddedConv2D.className, (entry) => {
+  const { explicitPadding, ...conv } = entry.config;
+  const p = explicitPadding as number;
+  const name = String(conv['name']);
+  return [
+    {
+      className: 'ZeroPadding2D',
+      config: { name: `${name}_pad`, trainable: conv['trainable'], dtype: conv['dtype'], padding: [[p, p], [p, p]], dataFormat: 'channelsLast' },
+    },
+    { className: 'Conv2D', config: { ...conv, padding: 'valid' } },
+  ];
+});

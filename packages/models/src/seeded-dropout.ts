@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { StatefulLayer } from '@advprop/core';
+import { registerStockLowering, type StatefulLayer } from '@advprop/core';
 
 export interface SeededDropoutArgs {
   readonly rate: number;
@@ -61,3 +61,6 @@ export class SeededDropout extends tfl.layers.Layer implements StatefulLayer {
   }
 }
 tf.serialization.registerClass(SeededDropout);
+
+// Inference exports (toInferenceModel) write it as tfjs-layers' Dropout: the same layer outside training.
+registerStockLowering(SeededDropout.className, (entry) => [{ className: 'Dropout', config: { ...entry.config } }]);
