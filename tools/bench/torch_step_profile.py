@@ -10,16 +10,11 @@ with each operator's time per step (the profiler itself slows the step; compare 
 Usage: torch_step_profile.py [--k 1] [--batch 128] [--threads 2] [--steps 5] [--profiled 3]
        [--rows 20] [--reference PATH]
 """
-import argparse, importlib.util, os, time
+import argparse, os, time
 import torch
 import torch.nn.functional as F
 
-
-def load_reference(path):
-    spec = importlib.util.spec_from_file_location("torch_advprop_step", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from torch_vanilla_step import load_reference  # the same loader, so the two cannot drift apart
 
 
 def main():

@@ -6,7 +6,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectNoTensorLeak, maxRelativeError } from '@advprop/core';
 import {
   BROADCAST_NATIVE_MIN,
@@ -14,6 +14,7 @@ import {
   RELU_GRAD_KERNEL,
   RELU_GRAD_NATIVE_MIN,
   hasNativeKernel,
+  type NativeAddon,
   nativeAddon,
   nativeAddonCandidates,
   platformPackageName,
@@ -47,6 +48,31 @@ function broadcastIndex(i: number, outShape: readonly number[], shape: readonly 
     }
   }
   return index;
+}
+
+/** How many elements of `got` differ (Object.is) from f(a, b) in float32, a and b broadcast to got's shape. */
+function broadcastMismatches(
+  got: tf.Tensor,
+  a: ArrayLike<number>,
+  shapeA: readonly number[],
+  b: ArrayLike<number>,
+  shapeB: readonly number[],
+  f: (u: number, v: number) => number,
+): number {
+  const out = got.dataSync();
+  let mismatches = 0;
+  for (let i = 0; i < out.length; i++) {
+    const want = Math.fround(f(a[broadcastIndex(i, got.shape, shapeA)]!, b[broadcastIndex(i, got.shape, shapeB)]!));
+    if (!Object.is(out[i], want)) mismatches++;
+  }
+  return mismatches;
+}
+
+/** The loaded addon (the tests that use it run only when it is built). */
+function builtAddon(): NativeAddon {
+  const status = nativeAddon();
+  if (!status.available) throw new Error(status.reason);
+  return status.addon;
 }
 
 function maxRelDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -375,14 +401,7 @@ for (const backendName of ['cpu', 'wasm'] as const) {
     });
 
     it('sums and means over every axis but the last, natively, and leaves other reductions to the stock kernels', () => {
-      const status = nativeAddon();
-      if (!status.available) throw new Error(status.reason);
-      const original = status.addon.channelSums;
-      let nativeCalls = 0;
-      status.addon.channelSums = (...args) => {
-        nativeCalls++;
-        original(...args);
-      };
+      const spy = vi.spyOn(builtAddon(), 'channelSums');
       const random = new SeededRandom(8);
       try {
         tf.tidy(() => {
@@ -400,7 +419,7 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           expect(maxRelDiff(tf.reshape(mean, [20]), tf.tensor1d(Array.from(expectedSum, (v) => v / rows)))).toBeLessThan(1e-6);
           const m2 = tf.mean(tf.reshape(x, [rows, 20]), 0);
           expect(maxRelDiff(m2, tf.tensor1d(Array.from(expectedSum, (v) => v / rows)))).toBeLessThan(1e-6);
-          expect(nativeCalls).toBe(3);
+          expect(spy.mock.calls.length).toBe(3);
           // other axes, small tensors, other dtypes: the stock kernels, still right
           const inner = tf.sum(x, [1, 2]);
           expect(inner.shape).toEqual([4, 20]);
@@ -408,22 +427,15 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           expect(Array.from(tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), 0).dataSync())).toEqual([4, 6]);
           expect(Array.from(tf.mean(tf.tensor2d([[1, 2], [3, 4]]), 0).dataSync())).toEqual([2, 3]);
           expect(tf.sum(x).shape).toEqual([]);
-          expect(nativeCalls).toBe(3);
+          expect(spy.mock.calls.length).toBe(3);
         });
       } finally {
-        status.addon.channelSums = original;
+        spy.mockRestore();
       }
     });
 
     it('Sub, Multiply and Add match float32 arithmetic exactly, natively for per-channel broadcasts, stock otherwise', () => {
-      const status = nativeAddon();
-      if (!status.available) throw new Error(status.reason);
-      const original = status.addon.elementwiseBinary;
-      let nativeCalls = 0;
-      status.addon.elementwiseBinary = (...args) => {
-        nativeCalls++;
-        original(...args);
-      };
+      const spy = vi.spyOn(builtAddon(), 'elementwiseBinary');
       const random = new SeededRandom(9);
       // [shape of a, shape of b, served natively]
       const cases: [number[], number[], boolean][] = [
@@ -447,17 +459,12 @@ for (const backendName of ['cpu', 'wasm'] as const) {
               ['Multiply', tf.mul, (u: number, v: number) => u * v],
               ['Add', tf.add, (u: number, v: number) => u + v],
             ] as const) {
-              const before = nativeCalls;
+              const before = spy.mock.calls.length;
               const got = op(a, b);
-              expect(nativeCalls - before, `${name} [${shapeA}] [${shapeB}] native`).toBe(native ? 1 : 0);
-              const out = got.dataSync();
+              expect(spy.mock.calls.length - before, `${name} [${shapeA}] [${shapeB}] native`).toBe(native ? 1 : 0);
               const outShape = tf.broadcastArgs(tf.tensor1d(shapeA, 'int32'), tf.tensor1d(shapeB, 'int32')).arraySync() as number[];
               expect(got.shape).toEqual(outShape);
-              const expected = Float32Array.from({ length: out.length }, (_, i) => f(av[broadcastIndex(i, outShape, shapeA)]!, bv[broadcastIndex(i, outShape, shapeB)]!));
-              const n = out.length;
-              let mismatches = 0;
-              for (let i = 0; i < n; i++) if (!Object.is(out[i], expected[i])) mismatches++;
-              expect(mismatches, `${name} [${shapeA}] [${shapeB}]`).toBe(0);
+              expect(broadcastMismatches(got, av, shapeA, bv, shapeB, f), `${name} [${shapeA}] [${shapeB}]`).toBe(0);
             }
           });
         }
@@ -467,27 +474,20 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           values[1] = NaN;
           values[2] = Infinity;
           const x = tf.tensor2d(values, [1 << 12, 16]);
-          const before = nativeCalls;
+          const before = spy.mock.calls.length;
           const got = tf.mul(x, tf.zeros([16])).dataSync();
-          expect(nativeCalls - before).toBe(1);
+          expect(spy.mock.calls.length - before).toBe(1);
           expect([got[0], got[1], got[2], got[3]]).toEqual([-0, NaN, NaN, 0]);
           expect(Array.from(tf.sub(tf.tensor1d([5, 7], 'int32'), tf.tensor1d([2, 3], 'int32')).dataSync())).toEqual([3, 4]);
-          expect(nativeCalls - before).toBe(1);
+          expect(spy.mock.calls.length - before).toBe(1);
         });
       } finally {
-        status.addon.elementwiseBinary = original;
+        spy.mockRestore();
       }
     });
 
     it('Maximum and Minimum equal Math.max and Math.min bit for bit (NaN, signed zeros, infinities), natively on equal shapes and per-channel broadcasts', () => {
-      const status = nativeAddon();
-      if (!status.available) throw new Error(status.reason);
-      const original = status.addon.elementwiseBinary;
-      let nativeCalls = 0;
-      status.addon.elementwiseBinary = (...args) => {
-        nativeCalls++;
-        original(...args);
-      };
+      const spy = vi.spyOn(builtAddon(), 'elementwiseBinary');
       const random = new SeededRandom(13);
       const edges = [NaN, 0, -0, Infinity, -Infinity, 1, -1, 1e-40];
       const cases: [number[], number[], boolean][] = [
@@ -514,35 +514,21 @@ for (const backendName of ['cpu', 'wasm'] as const) {
               ['Maximum', tf.maximum, Math.max],
               ['Minimum', tf.minimum, Math.min],
             ] as const) {
-              const before = nativeCalls;
+              const before = spy.mock.calls.length;
               const got = op(a, b);
-              expect(nativeCalls - before, `${name} [${shapeA}] [${shapeB}] native`).toBe(native ? 1 : 0);
+              expect(spy.mock.calls.length - before, `${name} [${shapeA}] [${shapeB}] native`).toBe(native ? 1 : 0);
               if (!native) continue; // the backend's own semantics for NaN and zeros are its own
-              const out = got.dataSync();
-              const outShape = got.shape;
-              let mismatches = 0;
-              for (let i = 0; i < out.length; i++) {
-                const want = Math.fround(f(av[broadcastIndex(i, outShape, shapeA)]!, bv[broadcastIndex(i, outShape, shapeB)]!));
-                if (!Object.is(out[i], want)) mismatches++;
-              }
-              expect(mismatches, `${name} [${shapeA}] [${shapeB}]`).toBe(0);
+              expect(broadcastMismatches(got, av, shapeA, bv, shapeB, f), `${name} [${shapeA}] [${shapeB}]`).toBe(0);
             }
           });
         }
       } finally {
-        status.addon.elementwiseBinary = original;
+        spy.mockRestore();
       }
     });
 
     it('Sign equals tfjs\' -1 / 0 / 1 (zeros and NaN give 0), natively from BROADCAST_NATIVE_MIN elements', () => {
-      const status = nativeAddon();
-      if (!status.available) throw new Error(status.reason);
-      const original = status.addon.sign;
-      let nativeCalls = 0;
-      status.addon.sign = (...args) => {
-        nativeCalls++;
-        original(...args);
-      };
+      const spy = vi.spyOn(builtAddon(), 'sign');
       const random = new SeededRandom(14);
       const edges = [NaN, 0, -0, Infinity, -Infinity, 1e-40, -1e-40, 3];
       try {
@@ -550,27 +536,20 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           const n = BROADCAST_NATIVE_MIN * 2;
           const values = Float32Array.from({ length: n }, (_, i) => (i < edges.length ? edges[i]! : random.uniform(-2, 2)));
           const got = tf.sign(tf.tensor(values, [n / 64, 64])).dataSync();
-          expect(nativeCalls).toBe(1);
+          expect(spy.mock.calls.length).toBe(1);
           const want = (v: number) => (v < 0 ? -1 : v > 0 ? 1 : 0);
           expect(Array.from(got.subarray(0, edges.length))).toEqual([0, 0, 0, 1, -1, 1, -1, 1]);
           expect(got.every((v, i) => Object.is(v, want(values[i]!)))).toBe(true);
           tf.sign(tf.tensor1d([-2, 0, 2])); // small: the backend's
-          expect(nativeCalls).toBe(1);
+          expect(spy.mock.calls.length).toBe(1);
         });
       } finally {
-        status.addon.sign = original;
+        spy.mockRestore();
       }
     });
 
     it('the ReLU gradient runs in one native pass, equals tfjs-core\'s dy * cast(step(x)) bit for bit, and falls back to it', () => {
-      const status = nativeAddon();
-      if (!status.available) throw new Error(status.reason);
-      const original = status.addon.reluGrad;
-      let nativeCalls = 0;
-      status.addon.reluGrad = (...args) => {
-        nativeCalls++;
-        original(...args);
-      };
+      const spy = vi.spyOn(builtAddon(), 'reluGrad');
       const random = new SeededRandom(10);
       const shape = [8, 16, 16, 20]; // RELU_GRAD_NATIVE_MIN elements and more
       const n = shape.reduce((a, b) => a * b, 1);
@@ -591,11 +570,11 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           const direct = tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x }) as tf.Tensor;
           expect(same(direct.dataSync() as Float32Array)).toBe(true);
           const viaGrad = tf.grad((t: tf.Tensor) => tf.relu(t))(x, dy);
-          expect(nativeCalls).toBe(2);
+          expect(spy.mock.calls.length).toBe(2);
           expect(same(viaGrad.dataSync() as Float32Array)).toBe(true);
           // small tensors keep tfjs' composite
           tf.grad((t: tf.Tensor) => tf.relu(t))(tf.tensor1d([-1, 2]), tf.tensor1d([3, 4]));
-          expect(nativeCalls).toBe(2);
+          expect(spy.mock.calls.length).toBe(2);
           expect(() => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: tf.ones([4]), x: tf.ones([5]) })).toThrow(
             'AdvpropReluGrad takes float32 dy and x of one shape, got dy float32 [4] and x float32 [5]',
           );
@@ -607,22 +586,15 @@ for (const backendName of ['cpu', 'wasm'] as const) {
           const g = tf.grad((t: tf.Tensor) => tf.relu(t))(tf.tensor(xv, shape), tf.tensor(dyv, shape));
           expect(same(g.dataSync() as Float32Array)).toBe(true);
         });
-        expect(nativeCalls).toBe(2);
+        expect(spy.mock.calls.length).toBe(2);
       } finally {
-        status.addon.reluGrad = original;
+        spy.mockRestore();
         registerNativeKernels(backendName);
       }
     });
 
     it('MaxPoolGrad matches the definition (first maximum of each window, ties, NaN, -Infinity, overlapping windows, padding)', () => {
-      const status = nativeAddon();
-      if (!status.available) throw new Error(status.reason);
-      const original = status.addon.maxPoolGrad;
-      let nativeCalls = 0;
-      status.addon.maxPoolGrad = (...args) => {
-        nativeCalls++;
-        original(...args);
-      };
+      const spy = vi.spyOn(builtAddon(), 'maxPoolGrad');
       const random = new SeededRandom(12);
       // [input shape, filter, strides, pad, values drawn from a few integers (ties)]
       const cases: [[number, number, number, number], [number, number], [number, number], 'same' | 'valid', boolean][] = [
@@ -643,9 +615,9 @@ for (const backendName of ['cpu', 'wasm'] as const) {
             const x = tf.tensor4d(xv, shape);
             const y = tf.maxPool(x, filter, strides, pad);
             const dyv = Float32Array.from({ length: y.size }, () => random.uniform(-1, 1));
-            const before = nativeCalls;
+            const before = spy.mock.calls.length;
             const dx = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, filter, strides, pad))(x, tf.tensor(dyv, y.shape));
-            expect(nativeCalls - before, `${shape} native`).toBe(1);
+            expect(spy.mock.calls.length - before, `${shape} native`).toBe(1);
             // the definition, in float64: each window's dy goes to its first strictly greatest value
             const info = backend_util.computePool2DInfo(shape, filter, strides, 1, pad);
             const expected = new Float64Array(n);
@@ -673,13 +645,13 @@ for (const backendName of ['cpu', 'wasm'] as const) {
         }
         // small inputs stay with the backend's kernel
         tf.tidy(() => {
-          const before = nativeCalls;
+          const before = spy.mock.calls.length;
           const dx = tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid'))(tf.tensor4d([1, 3, 2, 0], [1, 2, 2, 1]));
           expect(Array.from(dx.dataSync())).toEqual([0, 1, 0, 0]);
-          expect(nativeCalls).toBe(before);
+          expect(spy.mock.calls.length).toBe(before);
         });
       } finally {
-        status.addon.maxPoolGrad = original;
+        spy.mockRestore();
       }
     });
 

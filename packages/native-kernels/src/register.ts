@@ -40,24 +40,32 @@ export function registerNativeKernels(backendName: string, only?: readonly strin
     overrideKernel(kernelName, backendName, NATIVE_KERNEL_MARK, (fallback) => maker(addon, backendName, fallback));
     registered.push(kernelName);
   }
-  if (registered.includes(RELU_GRAD_KERNEL)) routeReluGradient();
-  if (registered.includes('FusedBatchNorm')) routeBatchNormGradient();
-  if (registered.includes('Mean')) routeMeanGradient();
+  if (registered.includes(RELU_GRAD_KERNEL)) routeGradient('Relu', reluGradient);
+  if (registered.includes('FusedBatchNorm')) routeGradient('FusedBatchNorm', batchNormGradient);
+  if (registered.includes('Mean')) routeGradient('Mean', meanGradient);
   return { registered };
 }
 
-let reluGradientRouted = false;
+const routedGradients = new Set<string>();
 
 /**
- * Point tfjs' Relu gradient at RELU_GRAD_KERNEL wherever the current backend has it (float32, from
- * RELU_GRAD_NATIVE_MIN elements), and at the gradient registered before (tfjs-core's
- * dy * cast(step(x))) everywhere else, so it is safe to leave in place for every backend. Gradients
- * are global in tfjs, so this is done once.
+ * Replace tfjs' gradient of `kernelName` with `make(the gradient registered before)`. Gradients are
+ * global in tfjs (not per backend), so each is replaced once, and each replacement must be right on
+ * every backend.
  */
-function routeReluGradient(): void {
-  if (reluGradientRouted) return;
-  const previous = getGradient('Relu') as GradConfig | undefined;
-  registerGradient({
+function routeGradient(kernelName: string, make: (previous: GradConfig | undefined) => GradConfig): void {
+  if (routedGradients.has(kernelName)) return;
+  registerGradient(make(getGradient(kernelName) as GradConfig | undefined));
+  routedGradients.add(kernelName);
+}
+
+/**
+ * The Relu gradient on RELU_GRAD_KERNEL wherever the current backend has it (float32, from
+ * RELU_GRAD_NATIVE_MIN elements), and the gradient registered before (tfjs-core's
+ * dy * cast(step(x))) everywhere else.
+ */
+function reluGradient(previous: GradConfig | undefined): GradConfig {
+  return {
     kernelName: 'Relu',
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
@@ -69,11 +77,8 @@ function routeReluGradient(): void {
       if (previous) return previous.gradFunc(dy, saved, attrs);
       return { x: () => mul(dyTensor, cast(step(x!), 'float32')) };
     },
-  });
-  reluGradientRouted = true;
+  };
 }
-
-let batchNormGradientRouted = false;
 
 /**
  * tfjs-core's FusedBatchNorm gradient computes x - mean and dy * scale eagerly, whichever inputs
@@ -83,13 +88,10 @@ let batchNormGradientRouted = false;
  * asked, with the same operations in the same order (the [C] factors broadcast instead of being
  * tiled, which multiplies by the same numbers), so every gradient is bit for bit tfjs-core's. The
  * x gradient is then two per-channel multiplies, which the native Multiply serves. Statistics of
- * another rank than 1 keep the gradient registered before. Gradients are global in tfjs, so this
- * is done once.
+ * another rank than 1 keep the gradient registered before.
  */
-function routeBatchNormGradient(): void {
-  if (batchNormGradientRouted) return;
-  const previous = getGradient('FusedBatchNorm') as GradConfig | undefined;
-  registerGradient({
+function batchNormGradient(previous: GradConfig | undefined): GradConfig {
+  return {
     kernelName: 'FusedBatchNorm',
     inputsToSave: ['x', 'mean', 'variance', 'scale'],
     gradFunc: (dy, saved, attrs) => {
@@ -117,21 +119,17 @@ function routeBatchNormGradient(): void {
         offset: () => perChannel(dyTensor),
       };
     },
-  });
-  batchNormGradientRouted = true;
+  };
 }
-
-let meanGradientRouted = false;
 
 /**
  * tfjs' Mean gradient multiplies dy by a tensor of ones the size of x, filled by a JavaScript loop
  * (a global average pool's gradient: 0.5 M values per ResNet-20 pass), then divides. Multiplying
  * by one changes no value, so dividing the reduced dy and broadcasting it gives the same numbers
- * bit for bit without the ones. Gradients are global in tfjs, so this is done once.
+ * bit for bit without the ones.
  */
-function routeMeanGradient(): void {
-  if (meanGradientRouted) return;
-  registerGradient({
+function meanGradient(): GradConfig {
+  return {
     kernelName: 'Mean',
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
@@ -142,8 +140,7 @@ function routeMeanGradient(): void {
       const count = axes.reduce((n, axis) => n * (shape[axis] as number), 1);
       return { x: () => broadcastTo(div(reshape(dy as Tensor, kept), count), shape) };
     },
-  });
-  meanGradientRouted = true;
+  };
 }
 
 /** Put back the kernels that were registered before `registerNativeKernels` (all, or those in `only`). */
