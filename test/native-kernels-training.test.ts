@@ -6,14 +6,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectFlatTensorCount, maxRelativeError as maxRelDiff, withRoute } from '@advprop/core';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { BATCH_NORM_TRAINING_KERNEL, MOVING_AVERAGE_KERNEL, SGD_UPDATE_KERNEL, SeededRandom, expectFlatTensorCount, maxRelativeError as maxRelDiff, withRoute } from '@advprop/core';
 import { useBackend } from '@advprop/backends';
 import { batchNormalization, dualBatchNormalization, hasFusedTrainingBatchNorm } from '@advprop/dual-bn';
 import { layers as tflLayers } from '@tensorflow/tfjs-layers';
 import { buildResNet20 } from '@advprop/models';
 import { pgd } from '@advprop/attacks';
-import { nativeAddon, registerNativeKernels, unregisterNativeKernels } from '@advprop/native-kernels';
+import { nativeAddon, registerNativeKernels, unregisterNativeKernels, type NativeAddon } from '@advprop/native-kernels';
+import { SGD } from '@advprop/trainer';
 
 const built = nativeAddon().available;
 
@@ -109,6 +110,110 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     expect(maxRelDiff(ours.gBeta, stock.gBeta), 'beta').toBeLessThan(1e-4);
     expect(maxRelDiff(ours.moving[0]!, stock.moving[0]!), 'moving mean').toBeLessThan(1e-5);
     expect(maxRelDiff(ours.moving[1]!, stock.moving[1]!), 'moving variance').toBeLessThan(1e-5);
+  });
+
+  it('both BN layers update their moving statistics through one kernel, bit for bit the composite update, saving nothing on the tape', () => {
+    const random = new SeededRandom(3);
+    const values = Float32Array.from({ length: 6 * 5 * 5 * 8 }, () => random.uniform(-2, 3));
+    const addon = (nativeAddon() as { addon: NativeAddon }).addon;
+    const calls = vi.spyOn(addon, 'movingAverage');
+    const run = (kind: 'dual' | 'plain', fused: boolean) => {
+      const backend = tf.getBackend();
+      if (!fused) unregisterNativeKernels(backend, [MOVING_AVERAGE_KERNEL]);
+      try {
+        const layer = kind === 'dual' ? dualBatchNormalization({ momentum: 0.9 }) : batchNormalization({ momentum: 0.9 });
+        layer.build([null, 5, 5, 8]);
+        const x = tf.tensor4d(values, [6, 5, 5, 8]);
+        const before = calls.mock.calls.length;
+        // Under a gradient tape, as in a training step: three updates of both statistics.
+        let tensorsUnderTape = 0;
+        const trainable = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { value, grads } = tf.variableGrads(() => {
+          const start = tf.engine().state.numTensors;
+          let y = layer.apply(x, { training: true }) as tf.Tensor;
+          y = layer.apply(y, { training: true }) as tf.Tensor;
+          y = layer.apply(y, { training: true }) as tf.Tensor;
+          tensorsUnderTape = tf.engine().state.numTensors - start;
+          return tf.sum(y) as tf.Scalar;
+        }, trainable);
+        const out = {
+          kernelCalls: calls.mock.calls.length - before,
+          tensorsUnderTape,
+          moving: layer.getWeights().filter((w, i) => layer.weights[i]!.name.includes('moving')).map((t) => t.dataSync().slice()),
+        };
+        tf.dispose([x, value, ...Object.values(grads)]);
+        for (const w of layer.weights) w.dispose();
+        return out;
+      } finally {
+        registerNativeKernels(backend);
+      }
+    };
+    try {
+      for (const kind of ['dual', 'plain'] as const) {
+        const fused = run(kind, true);
+        const composite = run(kind, false);
+        expect(fused.kernelCalls, kind).toBe(6);
+        expect(composite.kernelCalls, kind).toBe(0);
+        // The composite update keeps copies of its inputs for a gradient: six per update.
+        expect(composite.tensorsUnderTape - fused.tensorsUnderTape, kind).toBeGreaterThanOrEqual(6 * 6);
+        expect(fused.moving.length, kind).toBe(kind === 'dual' ? 4 : 2);
+        fused.moving.forEach((m, i) => expect(m.every((v, j) => Object.is(v, composite.moving[i]![j])), `${kind} statistic ${i}`).toBe(true));
+      }
+    } finally {
+      calls.mockRestore();
+    }
+  });
+
+  it("the trainer's SGD takes one kernel per parameter, bit for bit its composite form (momentum, Nesterov, weight decay)", () => {
+    const random = new SeededRandom(4);
+    const shapes = [[3, 3, 8, 16], [16], [10]];
+    const initial = shapes.map((shape) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.uniform(-1, 1)));
+    const gradients = [0, 1, 2].map(() => initial.map((v) => Float32Array.from(v, () => random.uniform(-3, 3))));
+    const addon = (nativeAddon() as { addon: NativeAddon }).addon;
+    const calls = vi.spyOn(addon, 'sgdUpdate');
+    const run = (options: { momentum: number; nesterov: boolean; weightDecay: number }, fused: boolean) => {
+      const backend = tf.getBackend();
+      if (!fused) unregisterNativeKernels(backend, [SGD_UPDATE_KERNEL]);
+      try {
+        const params = initial.map((v, i) => tf.variable(tf.tensor(v, shapes[i])));
+        const sgd = new SGD(params, options);
+        const before = calls.mock.calls.length;
+        for (const step of gradients) {
+          const grads = step.map((g, i) => (i === 2 && step === gradients[1] ? null : tf.tensor(g, shapes[i]))); // a parameter without a gradient once
+          sgd.apply(grads, 0.05);
+          tf.dispose(grads.filter((g): g is tf.Tensor => g !== null));
+        }
+        const out = {
+          kernelCalls: calls.mock.calls.length - before,
+          params: params.map((p) => p.dataSync().slice()),
+          slots: sgd.getState().slots.map((s) => s.values),
+        };
+        sgd.dispose();
+        tf.dispose(params);
+        return out;
+      } finally {
+        registerNativeKernels(backend);
+      }
+    };
+    try {
+      for (const options of [
+        { momentum: 0.9, nesterov: false, weightDecay: 0 },
+        { momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
+        { momentum: 0, nesterov: false, weightDecay: 1e-4 },
+      ]) {
+        const label = JSON.stringify(options);
+        const fused = run(options, true);
+        const composite = run(options, false);
+        expect(fused.kernelCalls, label).toBe(8);
+        expect(composite.kernelCalls, label).toBe(0);
+        expect(fused.slots.length, label).toBe(options.momentum > 0 ? 3 : 0);
+        for (const [key, list] of [['params', fused.params], ['slots', fused.slots]] as const) {
+          list.forEach((values, i) => expect(values.every((v, j) => Object.is(v, composite[key][i]![j])), `${label} ${key} ${i}`).toBe(true));
+        }
+      }
+    } finally {
+      calls.mockRestore();
+    }
   });
 
   it('a ResNet-20 AdvProp step on wasm with native kernels matches the cpu backend with its own kernels', async () => {

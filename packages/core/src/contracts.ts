@@ -255,6 +255,24 @@ export const BATCH_NORM_TRAINING_KERNEL = 'AdvpropBatchNormTraining';
  */
 export const BATCH_NORM_TRAINING_GRAD_KERNEL = 'AdvpropBatchNormTrainingGrad';
 
+/**
+ * A moving average's update, as tfjs-layers' BatchNormalization writes its moving statistics:
+ * inputs `{average, value}` of one shape, attrs `{decay}`; output
+ * `average - (average - value) * decay` with each operation rounded to float32 (bit for bit the
+ * three-kernel form). It has no gradient: the update is state, not part of the loss, so under a
+ * gradient tape it records nothing to save (the three-kernel form saves six tensors).
+ */
+export const MOVING_AVERAGE_KERNEL = 'AdvpropMovingAverage';
+/**
+ * One SGD step of a parameter: inputs `{param, grad, velocity?}` of one shape, attrs
+ * `{learningRate, momentum, weightDecay, nesterov}`; outputs `[param']`, or `[param', velocity']`
+ * when a velocity is given, with PyTorch's convention and each operation rounded to float32:
+ * `g = grad + param * weightDecay` (when weightDecay > 0), `v' = velocity * momentum + g`,
+ * `update = nesterov ? g + v' * momentum : v'` (`g` without a velocity),
+ * `param' = param - update * learningRate`.
+ */
+export const SGD_UPDATE_KERNEL = 'AdvpropSgdUpdate';
+
 // ---------------------------------------------------------------------------------------------
 // Layers with run-time state
 

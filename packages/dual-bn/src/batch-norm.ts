@@ -8,9 +8,9 @@
  * The class is deliberately not registered with tfjs serialization: it serialises as
  * "BatchNormalization", and deserialising gives the stock layer.
  */
-import { mul, sub, tidy, type Tensor } from '@tensorflow/tfjs-core';
+import { tidy, type Tensor } from '@tensorflow/tfjs-core';
 import { layers, type LayerVariable } from '@tensorflow/tfjs-layers';
-import { fusedTrainingNormalize, hasFusedTrainingBatchNorm, type DualBatchNormalizationArgs } from './dual-batch-norm.js';
+import { fusedTrainingNormalize, hasFusedTrainingBatchNorm, updateMovingAverage, type DualBatchNormalizationArgs } from './dual-batch-norm.js';
 
 type StockBatchNormalization = ReturnType<typeof layers.batchNormalization>;
 type Kwargs = Record<string, unknown>;
@@ -40,17 +40,8 @@ export class FusedTrainingBatchNormalization extends StockBatchNormalizationClas
     return tidy(() => {
       const fused = fusedTrainingNormalize(input, self.gamma ? self.gamma.read() : null, self.beta ? self.beta.read() : null, self.epsilon);
       if (!fused) return super.call(inputs, kwargs) as Tensor;
-      // tfjs-layers' moving-average update: v <- v - (v - batch) * (1 - momentum)
-      const decay = 1 - self.momentum;
-      for (const [variable, value] of [
-        [self.movingMean, fused.mean],
-        [self.movingVariance, fused.variance],
-      ] as const) {
-        tidy(() => {
-          const orig = variable.read();
-          variable.write(sub(orig, mul(sub(orig, value), decay)));
-        });
-      }
+      updateMovingAverage(self.movingMean, fused.mean, self.momentum);
+      updateMovingAverage(self.movingVariance, fused.variance, self.momentum);
       return fused.out;
     });
   }

@@ -27,6 +27,7 @@ import {
   serialization,
   sub,
   tidy,
+  util,
   zeros,
   type GradSaveFunc,
   type Tensor,
@@ -39,6 +40,7 @@ import { InputSpec, layers, type LayerVariable, type Shape } from '@tensorflow/t
 import {
   BATCH_NORM_TRAINING_GRAD_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
+  MOVING_AVERAGE_KERNEL,
   ROUTABLE,
   ShapeError,
   assertBnRoute,
@@ -219,17 +221,9 @@ export class DualBatchNormalization extends layers.Layer {
       const fused = !needsBroadcasting && input.dtype === 'float32' ? fusedTrainingNormalize(input, gamma, beta, this.epsilon) : undefined;
       const { mean, variance } = fused ?? moments(input, reductionAxes);
       const out = fused?.out ?? normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
-      // Moving averages of the routed set only: v <- v - (v - batch) * (1 - momentum).
-      const decay = 1 - this.momentum;
-      for (const [variable, value] of [
-        [set.movingMean, mean],
-        [set.movingVariance, variance],
-      ] as const) {
-        tidy(() => {
-          const orig = variable.read();
-          variable.write(sub(orig, mul(sub(orig, value), decay)));
-        });
-      }
+      // Moving averages of the routed set only.
+      updateMovingAverage(set.movingMean, mean, this.momentum);
+      updateMovingAverage(set.movingVariance, variance, this.momentum);
       // The fused path's statistics were kept out of its gradient scope; the outer tidy frees them.
       return out;
     });
@@ -300,6 +294,25 @@ export function fusedTrainingNormalize(
   const tracked = [clone(mean), clone(variance)] as const;
   dispose(stats);
   return { out, mean: tracked[0], variance: tracked[1] };
+}
+
+/**
+ * tfjs-layers' moving-statistics update, v <- v - (v - batch) * (1 - momentum): one kernel
+ * (core's MOVING_AVERAGE_KERNEL, bit for bit the same numbers) where the backend has it, else the
+ * three operations. Under a training step's gradient tape the three would save six tensors for a
+ * gradient nobody takes; the kernel saves none.
+ */
+export function updateMovingAverage(variable: LayerVariable, value: Tensor, momentum: number): void {
+  const decay = 1 - momentum;
+  tidy(() => {
+    const average = variable.read();
+    const fused =
+      average.dtype === 'float32' &&
+      value.dtype === 'float32' &&
+      util.arraysEqual(average.shape, value.shape) &&
+      getKernel(MOVING_AVERAGE_KERNEL, getBackend()) !== undefined;
+    variable.write(fused ? (engine().runKernel(MOVING_AVERAGE_KERNEL, { average, value }, { decay }) as Tensor) : sub(average, mul(sub(average, value), decay)));
+  });
 }
 
 /** True when the active backend has the fused BN kernel (cpu, wasm, webgpu, webgl, tensorflow do). */

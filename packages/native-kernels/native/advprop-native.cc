@@ -30,6 +30,19 @@ using dt = dnnl::memory::data_type;
 // Below this many elements a loop runs on the calling thread: waking the OpenMP team costs more.
 constexpr int64_t kParallelMin = 1 << 15;
 
+// f(start, end) over [0, n) in one contiguous chunk per OpenMP thread (whole 64-byte lines apart
+// from the last), on the calling thread alone below kParallelMin elements.
+template <typename F>
+void parallel_chunks(int64_t n, F&& f) {
+#pragma omp parallel if (n >= kParallelMin)
+  {
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = ((n + threads - 1) / threads + 15) / 16 * 16;
+    const int64_t start = std::min(n, t * chunk), end = std::min(n, start + chunk);
+    if (start < end) f(start, end);
+  }
+}
+
 dnnl::engine& cpu_engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
@@ -542,10 +555,10 @@ napi_value ChannelSums(napi_env env, napi_callback_info info) {
 // tfjs-core's ReLU gradient takes two kernels and a copy). Each output element is one IEEE
 // float operation, as in tfjs's kernels, so results are bit-identical to theirs.
 //
-// They run on the calling thread: one pass costs 0.1 to 0.4 ms on the largest activations here,
-// and an OpenMP team for it measured no faster, on a busy 2-core machine (it waits for a second
-// core that another process holds) and on a quiet one (waking a passively waiting team costs 30
-// to 50 us; the passes are memory-bound; tools/bench/elementwise-ab.ts, docs/performance.md).
+// From kParallelMin elements they split the pass over the OpenMP team (parallel_chunks): one pass
+// over the largest activations here costs 0.3 to 0.6 ms on one thread, and the ResNet-20 AdvProp
+// step measured about 2 % faster with the team than without (quiet machine, 2026-11-30,
+// docs/performance.md). The passes are memory-bound, so more threads would not pay much more.
 
 enum BinaryOp { kBinarySub = 1, kBinaryMul = 2, kBinaryAdd = 3, kBinaryMax = 4, kBinaryMin = 5 };
 
@@ -573,8 +586,13 @@ void binary_row(const float* __restrict a, const float* __restrict b, float* __r
 // too (one row).
 template <typename Op>
 void binary_apply(const float* a, int64_t na, const float* b, int64_t nb, float* out, int64_t n, Op op) {
+  if (na == n && nb == n) {
+    parallel_chunks(n, [&](int64_t s, int64_t e) { binary_row(a + s, b + s, out + s, e - s, op); });
+    return;
+  }
   const bool b_repeats = nb < n;
   const int64_t period = b_repeats ? nb : na, rows = n / period;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t r = 0; r < rows; r++) {
     const int64_t base = r * period;
     if (b_repeats) binary_row(a + base, b, out + base, period, op);
@@ -630,10 +648,12 @@ napi_value Sign(napi_env env, napi_callback_info info) {
     size_t n = 0;
     const float* __restrict x = float_view(env, a[0], SIZE_MAX, "x", &n);
     float* __restrict out = float_view(env, a[1], n, "output");
-    for (size_t i = 0; i < n; i++) {
-      const float v = x[i];
-      out[i] = v < 0.f ? -1.f : (v > 0.f ? 1.f : 0.f);
-    }
+    parallel_chunks(int64_t(n), [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; i++) {
+        const float v = x[i];
+        out[i] = v < 0.f ? -1.f : (v > 0.f ? 1.f : 0.f);
+      }
+    });
     return nullptr;
   });
 }
@@ -646,7 +666,74 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
     const float* dy = float_view(env, a[0], SIZE_MAX, "dy", &n);
     const float* x = float_view(env, a[1], n, "x");
     float* out = float_view(env, a[2], n, "output");
-    relu_grad_range(dy, x, out, 0, int64_t(n));
+    parallel_chunks(int64_t(n), [&](int64_t s, int64_t e) { relu_grad_range(dy, x, out, s, e); });
+    return nullptr;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter and state updates in one kernel each, with tfjs' roundings: every operation of the
+// composite form (one tfjs kernel each) rounds to float32 here too, in the same order, so the
+// results are bit-identical to it (the build turns off FMA contraction).
+
+// movingAverage(average, value, decay, out): out = average - (average - value) * decay, the
+// batch-norm moving-statistics update of tfjs-layers (Sub, Multiply, Sub).
+napi_value MovingAverage(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 4);
+    size_t n = 0;
+    const float* __restrict average = float_view(env, a[0], SIZE_MAX, "average", &n);
+    const float* __restrict value = float_view(env, a[1], n, "value");
+    const float decay = float(double_arg(env, a[2], "decay"));
+    float* __restrict out = float_view(env, a[3], n, "output");
+    for (size_t i = 0; i < n; i++) {
+      const float difference = average[i] - value[i];
+      const float step = difference * decay;
+      out[i] = average[i] - step;
+    }
+    return nullptr;
+  });
+}
+
+// sgdUpdate(param, grad, velocity | null, lr, momentum, weightDecay, nesterov, paramOut, velocityOut | null):
+// g = grad + param * weightDecay (when weightDecay > 0); v = velocity * momentum + g;
+// u = nesterov ? g + v * momentum : v (u = g without a velocity); paramOut = param - u * lr.
+napi_value SgdUpdate(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 9);
+    size_t n = 0;
+    const float* __restrict param = float_view(env, a[0], SIZE_MAX, "param", &n);
+    const float* __restrict grad = float_view(env, a[1], n, "grad");
+    const float* __restrict velocity = is_nullish(env, a[2]) ? nullptr : float_view(env, a[2], n, "velocity");
+    const float lr = float(double_arg(env, a[3], "learning rate"));
+    const float momentum = float(double_arg(env, a[4], "momentum"));
+    const double decay_arg = double_arg(env, a[5], "weight decay");
+    const float weight_decay = float(decay_arg);
+    bool nesterov = false;
+    napi_get_value_bool(env, a[6], &nesterov);
+    float* __restrict param_out = float_view(env, a[7], n, "param output");
+    float* __restrict velocity_out = velocity ? float_view(env, a[8], n, "velocity output") : nullptr;
+    for (size_t i = 0; i < n; i++) {
+      float g = grad[i];
+      if (decay_arg > 0) {
+        const float decayed = param[i] * weight_decay;
+        g = g + decayed;
+      }
+      float update = g;
+      if (velocity) {
+        const float kept = velocity[i] * momentum;
+        const float v = kept + g;
+        velocity_out[i] = v;
+        if (nesterov) {
+          const float ahead = v * momentum;
+          update = g + ahead;
+        } else {
+          update = v;
+        }
+      }
+      const float step = update * lr;
+      param_out[i] = param[i] - step;
+    }
     return nullptr;
   });
 }
@@ -785,6 +872,8 @@ NAPI_MODULE_INIT() {
       {"elementwiseBinary", nullptr, ElementwiseBinary, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"sign", nullptr, Sign, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"movingAverage", nullptr, MovingAverage, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default_method, nullptr},

@@ -87,6 +87,9 @@ const args = [
   '-O3',
   ...(march ? [`-march=${march}`] : []),
   '-std=c++17',
+  // No FMA contraction: each multiply and add rounds to float32 as tfjs' kernels do, whichever
+  // -march the addon is built for.
+  '-ffp-contract=off',
   '-Wall',
   '-fPIC',
   '-shared',

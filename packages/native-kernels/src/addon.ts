@@ -62,11 +62,45 @@ export interface NativeAddon {
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** out = -1 where x < 0, 1 where x > 0, 0 elsewhere (zeros, NaN): tfjs' Sign. */
   sign(x: Float32Array, out: Float32Array): void;
+  /** out = average - (average - value) * decay, each operation rounded to float32 (core's MOVING_AVERAGE_KERNEL). */
+  movingAverage(average: Float32Array, value: Float32Array, decay: number, out: Float32Array): void;
+  /** One SGD step of a parameter (core's SGD_UPDATE_KERNEL); velocityOut is written when velocity is given. */
+  sgdUpdate(
+    param: Float32Array,
+    grad: Float32Array,
+    velocity: Float32Array | null,
+    learningRate: number,
+    momentum: number,
+    weightDecay: number,
+    nesterov: boolean,
+    paramOut: Float32Array,
+    velocityOut: Float32Array | null,
+  ): void;
   /** Max-pool gradient, NHWC: geometry [n, h, w, c, oh, ow, kh, kw, sh, sw, padTop, padLeft]. */
   maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geometry: readonly number[]): void;
   info(): { onednn: string; threads: number; isa: string };
   setThreads(threads: number): void;
 }
+
+/** Every function the kernels call: an addon without one of them was built from older sources. */
+const ADDON_FUNCTIONS = [
+  'convForward',
+  'convBackwardData',
+  'convBackwardWeights',
+  'convImplementation',
+  'batchNormForward',
+  'batchNormBackward',
+  'batchNormInference',
+  'channelSums',
+  'elementwiseBinary',
+  'reluGrad',
+  'sign',
+  'movingAverage',
+  'sgdUpdate',
+  'maxPoolGrad',
+  'info',
+  'setThreads',
+] as const satisfies readonly (keyof NativeAddon)[];
 
 /** Where the loaded addon came from. */
 export type NativeAddonSource = 'ADVPROP_NATIVE_ADDON' | 'prebuilt' | 'built from source';
@@ -171,6 +205,11 @@ export function nativeAddon(): NativeAddonStatus {
   for (const { path, source } of candidates) {
     try {
       const addon = createRequire(import.meta.url)(path) as NativeAddon;
+      const missing = ADDON_FUNCTIONS.filter((name) => typeof addon[name] !== 'function');
+      if (missing.length > 0) {
+        failures.push(`${path} was built from older sources (it has no ${missing.join(', ')}; rebuild it with npx advprop-build-native)`);
+        continue;
+      }
       const info = addon.info();
       return (status = { available: true, addon, path, source, ...info });
     } catch (error) {

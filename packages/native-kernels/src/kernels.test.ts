@@ -3,11 +3,20 @@ import { backend_util } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, SeededRandom, expectNoTensorLeak, maxRelativeError } from '@advprop/core';
+import {
+  BATCH_NORM_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_TRAINING_KERNEL,
+  MOVING_AVERAGE_KERNEL,
+  SGD_UPDATE_KERNEL,
+  SeededRandom,
+  expectNoTensorLeak,
+  maxRelativeError,
+} from '@advprop/core';
 import {
   BROADCAST_NATIVE_MIN,
   NATIVE_KERNEL_NAMES,
@@ -68,6 +77,11 @@ function broadcastMismatches(
   return mismatches;
 }
 
+/** The functions the kernels call (addon.ts checks each one when loading). */
+const ADDON_FUNCTIONS = ['convForward', 'convBackwardData', 'convBackwardWeights', 'convImplementation', 'batchNormForward', 'batchNormBackward', 'batchNormInference'].concat(
+  ['channelSums', 'elementwiseBinary', 'reluGrad', 'sign', 'movingAverage', 'sgdUpdate', 'maxPoolGrad', 'info', 'setThreads'],
+);
+
 /** The loaded addon (the tests that use it run only when it is built). */
 function builtAddon(): NativeAddon {
   const status = nativeAddon();
@@ -121,6 +135,24 @@ describe('loading the addon', () => {
     }
   });
 
+  it('an addon built from older sources (a function missing) is refused with what it lacks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'advprop-old-addon-'));
+    const path = join(dir, 'old-addon.cjs');
+    // Every function but the two newest: what a stale prebuilt addon would export.
+    writeFileSync(path, `for (const name of ${JSON.stringify(ADDON_FUNCTIONS.filter((n) => n !== 'movingAverage' && n !== 'sgdUpdate'))}) exports[name] = () => ({});`);
+    process.env.ADVPROP_NATIVE_ADDON = path;
+    resetNativeAddon();
+    try {
+      const status = nativeAddon();
+      expect(status.available).toBe(false);
+      expect(!status.available && status.reason).toBe(`${path} was built from older sources (it has no movingAverage, sgdUpdate; rebuild it with npx advprop-build-native)`);
+    } finally {
+      delete process.env.ADVPROP_NATIVE_ADDON;
+      resetNativeAddon();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prefers the prebuilt platform package, then an addon built from source', () => {
     const candidates = nativeAddonCandidates();
     const local = { path: expect.stringMatching(/native-kernels\/build\/advprop-native\.node$/), source: 'built from source' };
@@ -159,6 +191,10 @@ describe.skipIf(!built)('the addon checks its arguments', () => {
       "a (8 elements) and b (3) must be the output's size (8) and the output's size or a period of it from 2",
     );
     expect(() => status.addon.reluGrad(new Float32Array(4), new Float32Array(5), new Float32Array(4))).toThrow('x has 5 elements, expected 4');
+    expect(() => status.addon.movingAverage(new Float32Array(4), new Float32Array(4), 0.1, new Float32Array(3))).toThrow('output has 3 elements, expected 4');
+    const four = () => new Float32Array(4);
+    expect(() => status.addon.sgdUpdate(four(), four(), new Float32Array(2), 0.1, 0.9, 0, false, four(), four())).toThrow('velocity has 2 elements, expected 4');
+    expect(() => status.addon.sgdUpdate(four(), four(), four(), 0.1, 0.9, 0, false, four(), new Float32Array(5))).toThrow('velocity output has 5 elements, expected 4');
     expect(() => status.addon.maxPoolGrad(new Float32Array(1), new Float32Array(4), new Float32Array(4), [1, 2, 2, 1, 1, 1, 2, 2, 2, 2, 0])).toThrow(
       'pooling geometry must be an array of 12 integers',
     );
@@ -591,6 +627,59 @@ for (const backendName of ['cpu', 'wasm'] as const) {
         spy.mockRestore();
         registerNativeKernels(backendName);
       }
+    });
+
+    it('the moving-average and SGD update kernels equal their composite forms bit for bit, and name a wrong input', () => {
+      const random = new SeededRandom(15);
+      const edges = [NaN, 0, -0, Infinity, -Infinity, 1e-40, -1e-40, 3e38, -3e38, 1];
+      const values = (n: number, scale: number) => Float32Array.from({ length: n }, (_, i) => (i < edges.length ? edges[(i * 7) % edges.length]! : random.uniform(-scale, scale)));
+      const same = (got: tf.Tensor, want: tf.Tensor) => {
+        const g = got.dataSync();
+        const w = want.dataSync();
+        expect(got.shape).toEqual(want.shape);
+        return g.every((v, i) => Object.is(v, w[i]));
+      };
+      tf.tidy(() => {
+        for (const shape of [[16], [3, 3, 16, 32]]) {
+          const n = shape.reduce((a, b) => a * b, 1);
+          const average = tf.tensor(values(n, 2), shape);
+          const value = tf.tensor(values(n, 3).reverse(), shape);
+          const decay = 1 - 0.99;
+          const fused = tf.engine().runKernel(MOVING_AVERAGE_KERNEL, { average, value }, { decay }) as tf.Tensor;
+          expect(same(fused, tf.sub(average, tf.mul(tf.sub(average, value), decay))), `moving average [${shape}]`).toBe(true);
+
+          const param = tf.tensor(values(n, 1), shape);
+          const grad = tf.tensor(values(n, 5).reverse(), shape);
+          const velocity = tf.tensor(values(n, 0.5), shape);
+          for (const [momentum, nesterov, weightDecay] of [
+            [0.9, false, 0],
+            [0.9, true, 5e-4],
+            [0, false, 1e-4],
+          ] as const) {
+            const lr = 0.1;
+            const g = weightDecay > 0 ? tf.add(grad, tf.mul(param, weightDecay)) : grad;
+            const vNew = tf.add(tf.mul(velocity, momentum), g);
+            const update = momentum > 0 ? (nesterov ? tf.add(g, tf.mul(vNew, momentum)) : vNew) : g;
+            const pNew = tf.sub(param, tf.mul(update, lr));
+            const attrs = { learningRate: lr, momentum, weightDecay, nesterov };
+            const label = `sgd [${shape}] momentum ${momentum} nesterov ${nesterov} weight decay ${weightDecay}`;
+            if (momentum > 0) {
+              const [p, v] = tf.engine().runKernel(SGD_UPDATE_KERNEL, { param, grad, velocity }, attrs) as tf.Tensor[];
+              expect(same(p!, pNew), label).toBe(true);
+              expect(same(v!, vNew), label).toBe(true);
+            } else {
+              const p = tf.engine().runKernel(SGD_UPDATE_KERNEL, { param, grad }, attrs) as tf.Tensor;
+              expect(same(p, pNew), label).toBe(true);
+            }
+          }
+        }
+        expect(() => tf.engine().runKernel(MOVING_AVERAGE_KERNEL, { average: tf.zeros([4]), value: tf.zeros([5]) }, { decay: 0.1 })).toThrow(
+          'AdvpropMovingAverage takes float32 inputs of one size; value is float32 [5]',
+        );
+        expect(() => tf.engine().runKernel(SGD_UPDATE_KERNEL, { param: tf.zeros([4]), grad: tf.zeros([4], 'int32') }, { learningRate: 0.1 })).toThrow(
+          'AdvpropSgdUpdate takes float32 inputs of one size; grad is int32 [4]',
+        );
+      });
     });
 
     it('MaxPoolGrad matches the definition (first maximum of each window, ties, NaN, -Infinity, overlapping windows, padding)', () => {

@@ -7,7 +7,7 @@
  */
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL } from '@advprop/core';
+import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, MOVING_AVERAGE_KERNEL, SGD_UPDATE_KERNEL } from '@advprop/core';
 import type { NativeAddon } from './addon.js';
 import { TensorAccess, type SupportedBackend } from './tensor-access.js';
 
@@ -414,6 +414,58 @@ function makeMaxPoolGrad(addon: NativeAddon, kind: SupportedBackend, fallback: K
   };
 }
 
+/** float32 tensors of one size, or a clear error naming the first that is not. */
+function assertSameFloat32(kernel: string, tensors: Readonly<Record<string, TensorInfo | undefined>>): void {
+  let size: number | undefined;
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!t) throw new Error(`@advprop/native-kernels: ${kernel}: no ${name} input`);
+    const n = util.sizeFromShape(t.shape);
+    if (t.dtype !== 'float32' || (size !== undefined && n !== size)) {
+      throw new Error(`@advprop/native-kernels: ${kernel} takes float32 inputs of one size; ${name} is ${t.dtype} [${t.shape}]`);
+    }
+    size = n;
+  }
+}
+
+/** core's MOVING_AVERAGE_KERNEL: average - (average - value) * decay in one pass. */
+function makeMovingAverage(addon: NativeAddon, kind: SupportedBackend): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const { average, value } = inputs as Record<string, TensorInfo | undefined>;
+    assertSameFloat32(MOVING_AVERAGE_KERNEL, { average, value });
+    const decay = Number((args.attrs as Record<string, unknown>)['decay']);
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(MOVING_AVERAGE_KERNEL, access, undefined, args, [[...average!.shape]], ([out]) => {
+      addon.movingAverage(access.view(average!), access.view(value!), decay, access.view(out!));
+    });
+  };
+}
+
+/** core's SGD_UPDATE_KERNEL: the parameter's (and its velocity's) new values in one pass. */
+function makeSgdUpdate(addon: NativeAddon, kind: SupportedBackend): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as Record<string, unknown>;
+    const { param, grad, velocity } = inputs as Record<string, TensorInfo | undefined>;
+    assertSameFloat32(SGD_UPDATE_KERNEL, velocity ? { param, grad, velocity } : { param, grad });
+    const shape = [...param!.shape];
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(SGD_UPDATE_KERNEL, access, undefined, args, velocity ? [shape, shape] : [shape], ([paramOut, velocityOut]) => {
+      addon.sgdUpdate(
+        access.view(param!),
+        access.view(grad!),
+        velocity ? access.view(velocity) : null,
+        Number(attrs['learningRate']),
+        Number(attrs['momentum'] ?? 0),
+        Number(attrs['weightDecay'] ?? 0),
+        Boolean(attrs['nesterov']),
+        access.view(paramOut!),
+        velocityOut ? access.view(velocityOut) : null,
+      );
+    });
+  };
+}
+
 export type KernelMaker = (addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined) => KernelFunc;
 
 /** The kernels this package serves, by tfjs kernel name. */
@@ -437,6 +489,8 @@ export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
   Sign: (a, k, f) => makeSign(a, k, f),
   MaxPoolGrad: (a, k, f) => makeMaxPoolGrad(a, k, f),
   [RELU_GRAD_KERNEL]: (a, k) => makeReluGrad(a, k),
+  [MOVING_AVERAGE_KERNEL]: (a, k) => makeMovingAverage(a, k),
+  [SGD_UPDATE_KERNEL]: (a, k) => makeSgdUpdate(a, k),
   [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
   [BATCH_NORM_TRAINING_GRAD_KERNEL]: (a, k, f) => makeBatchNormTrainingGrad(BATCH_NORM_TRAINING_GRAD_KERNEL, a, k, f),
 };

@@ -9,7 +9,7 @@
  * left untouched, momentum and weight decay included.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointError } from '@advprop/core';
+import { CheckpointError, SGD_UPDATE_KERNEL } from '@advprop/core';
 import type { OptimizerConfig } from './config.js';
 
 export interface SlotState {
@@ -113,10 +113,23 @@ export class SGD extends SlotOptimizer {
 
   apply(grads: readonly (tf.Tensor | null)[], lr: number): void {
     const { momentum, nesterov, weightDecay } = this.options;
+    // One kernel per parameter where the backend has core's SGD_UPDATE_KERNEL (the same numbers);
+    // the composite below runs up to eight.
+    const fused = tf.getKernel(SGD_UPDATE_KERNEL, tf.getBackend()) !== undefined;
     tf.tidy(() => {
       this.params.forEach((p, i) => {
         const g0 = grads[i];
         if (!g0) return;
+        if (fused && p.dtype === 'float32' && g0.dtype === 'float32' && tf.util.arraysEqual(p.shape, g0.shape)) {
+          const v = momentum > 0 ? this.slot('momentum', i) : undefined;
+          const inputs: tf.NamedTensorMap = v ? { param: p, grad: g0, velocity: v } : { param: p, grad: g0 };
+          const attrs = { learningRate: lr, momentum, weightDecay, nesterov };
+          const out = tf.engine().runKernel(SGD_UPDATE_KERNEL, inputs, attrs) as tf.Tensor | tf.Tensor[];
+          const [pNew, vNew] = Array.isArray(out) ? out : [out];
+          if (v) v.assign(vNew!);
+          p.assign(pNew!);
+          return;
+        }
         const g = weightDecay > 0 ? tf.add(g0, tf.mul(p, weightDecay)) : g0;
         let update: tf.Tensor = g;
         if (momentum > 0) {
