@@ -7,7 +7,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { BATCH_NORM_TRAINING_KERNEL, MOVING_AVERAGE_KERNEL, SGD_UPDATE_KERNEL, SeededRandom, expectFlatTensorCount, maxRelativeError as maxRelDiff, withRoute } from '@advprop/core';
+import {
+  BATCH_NORM_RELU_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_RELU_TRAINING_KERNEL,
+  BATCH_NORM_TRAINING_KERNEL,
+  MOVING_AVERAGE_KERNEL, SGD_UPDATE_KERNEL, SeededRandom, expectFlatTensorCount, maxRelativeError as maxRelDiff, withRoute } from '@advprop/core';
 import { useBackend } from '@advprop/backends';
 import { batchNormalization, dualBatchNormalization, hasFusedTrainingBatchNorm } from '@advprop/dual-bn';
 import { layers as tflLayers } from '@tensorflow/tfjs-layers';
@@ -110,6 +114,73 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     expect(maxRelDiff(ours.gBeta, stock.gBeta), 'beta').toBeLessThan(1e-4);
     expect(maxRelDiff(ours.moving[0]!, stock.moving[0]!), 'moving mean').toBeLessThan(1e-5);
     expect(maxRelDiff(ours.moving[1]!, stock.moving[1]!), 'moving variance').toBeLessThan(1e-5);
+  });
+
+  it('a dual BN layer with a ReLU (and a residual) runs one fused kernel each way, bit for bit the BN kernel, Add and Relu one after the other', () => {
+    const random = new SeededRandom(5);
+    const shape: [number, number, number, number] = [6, 5, 5, 8];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const values = Float32Array.from({ length: n }, () => random.uniform(-2, 3));
+    const residualValues = Float32Array.from({ length: n }, () => random.uniform(-1, 1));
+    const weightValues = Float32Array.from({ length: n }, () => random.uniform(-1, 1));
+    const addon = (nativeAddon() as { addon: NativeAddon }).addon;
+    const forward = vi.spyOn(addon, 'batchNormForward');
+    const backward = vi.spyOn(addon, 'batchNormBackward');
+    const run = (fused: boolean, withResidual: boolean, route: 'main' | 'aux') => {
+      const backend = tf.getBackend();
+      if (!fused) unregisterNativeKernels(backend, [BATCH_NORM_RELU_TRAINING_KERNEL, BATCH_NORM_RELU_TRAINING_GRAD_KERNEL]);
+      try {
+        const layer = dualBatchNormalization({ momentum: 0.9, activation: 'relu' });
+        layer.build(withResidual ? [[null, 5, 5, 8], [null, 5, 5, 8]] : [null, 5, 5, 8]);
+        layer.route = route;
+        const x = tf.tensor4d(values, shape);
+        const residual = tf.tensor4d(residualValues, shape);
+        const weight = tf.tensor4d(weightValues, shape);
+        const set = layer.weightSet(route);
+        const [gamma, beta] = [set.gamma!.read() as tf.Variable, set.beta!.read() as tf.Variable];
+        const before = [forward.mock.calls, backward.mock.calls].map((c) => c.filter((args) => args[10] === true || (args.length > 11 && args[11] != null)).length);
+        const loss = (a: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(layer.apply(withResidual ? [a, r] : a, { training: true }) as tf.Tensor, weight)) as tf.Scalar;
+        const { value, grads } = tf.variableGrads(() => loss(x, residual), [gamma, beta]);
+        const [gx, gr] = withResidual ? tf.grads((a: tf.Tensor, r: tf.Tensor) => loss(a, r))([x, residual]) : [tf.grad((a: tf.Tensor) => loss(a, residual))(x), tf.zeros([1])];
+        const y = layer.apply(withResidual ? [x, residual] : x, { training: true }) as tf.Tensor;
+        const inference = layer.apply(withResidual ? [x, residual] : x) as tf.Tensor;
+        const after = [forward.mock.calls, backward.mock.calls].map((c) => c.filter((args) => args[10] === true || (args.length > 11 && args[11] != null)).length);
+        const out = {
+          fusedCalls: after.map((a, i) => a - before[i]!),
+          loss: value.dataSync()[0]!,
+          tensors: { y: y.dataSync().slice(), inference: inference.dataSync().slice(), gx: gx!.dataSync().slice(), gr: gr!.dataSync().slice(), gGamma: grads[gamma.name]!.dataSync().slice(), gBeta: grads[beta.name]!.dataSync().slice() },
+          moving: [set.movingMean.read().dataSync().slice(), set.movingVariance.read().dataSync().slice()],
+        };
+        tf.dispose([x, residual, weight, value, gx!, gr!, y, inference, ...Object.values(grads)]);
+        for (const w of layer.weights) w.dispose();
+        return out;
+      } finally {
+        registerNativeKernels(backend);
+      }
+    };
+    try {
+      for (const withResidual of [false, true]) {
+        for (const route of ['main', 'aux'] as const) {
+          const label = `${withResidual ? 'residual' : 'no residual'}, ${route}`;
+          const fused = run(true, withResidual, route);
+          const composite = run(false, withResidual, route);
+          // three training forwards (variableGrads, grads, y) and two backwards
+          expect(fused.fusedCalls, label).toEqual([3, 2]);
+          expect(composite.fusedCalls, label).toEqual([0, 0]);
+          expect(Object.is(fused.loss, composite.loss), label).toBe(true);
+          for (const [key, got] of Object.entries(fused.tensors)) {
+            const want = composite.tensors[key as keyof typeof composite.tensors];
+            if (key === 'gr' && !withResidual) continue; // no residual: its gradient is zero either way
+            expect(got.every((v, i) => Object.is(v, want[i])), `${label}: ${key}`).toBe(true);
+          }
+          fused.moving.forEach((m, i) => expect(m.every((v, j) => Object.is(v, composite.moving[i]![j])), `${label}: moving ${i}`).toBe(true));
+          expect(fused.tensors.y.some((v) => v === 0) && fused.tensors.y.some((v) => v > 0), label).toBe(true);
+        }
+      }
+    } finally {
+      forward.mockRestore();
+      backward.mockRestore();
+    }
   });
 
   it('both BN layers update their moving statistics through one kernel, bit for bit the composite update, saving nothing on the tape', () => {
@@ -270,10 +341,13 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     const optimizer = tf.train.momentum(0.1, 0.9);
     const x = tf.randomUniform([8, 32, 32, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
     const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
-    let fusedCalls = 0;
-    const kernel = tf.getKernel(BATCH_NORM_TRAINING_KERNEL, 'wasm')!;
-    tf.unregisterKernel(BATCH_NORM_TRAINING_KERNEL, 'wasm');
-    tf.registerKernel({ ...kernel, kernelFunc: (args) => (fusedCalls++, kernel.kernelFunc(args)) });
+    const calls: Record<string, number> = {};
+    const names = [BATCH_NORM_TRAINING_KERNEL, BATCH_NORM_RELU_TRAINING_KERNEL];
+    const kernels = names.map((name) => tf.getKernel(name, 'wasm')!);
+    for (const kernel of kernels) {
+      tf.unregisterKernel(kernel.kernelName, 'wasm');
+      tf.registerKernel({ ...kernel, kernelFunc: (args) => ((calls[kernel.kernelName] = (calls[kernel.kernelName] ?? 0) + 1), kernel.kernelFunc(args)) });
+    }
     try {
       await expectFlatTensorCount(
         () => {
@@ -282,11 +356,13 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
         },
         { times: 3, label: 'native training step' },
       );
-      // 21 BN layers, 4 steps
-      expect(fusedCalls).toBe(4 * 21);
+      // 4 steps of 21 BN layers: the stem's and every block's two BNs with their ReLU (19), the 2 shortcut BNs alone
+      expect(calls).toEqual({ [BATCH_NORM_RELU_TRAINING_KERNEL]: 4 * 19, [BATCH_NORM_TRAINING_KERNEL]: 4 * 2 });
     } finally {
-      tf.unregisterKernel(BATCH_NORM_TRAINING_KERNEL, 'wasm');
-      tf.registerKernel(kernel);
+      for (const kernel of kernels) {
+        tf.unregisterKernel(kernel.kernelName, 'wasm');
+        tf.registerKernel(kernel);
+      }
       tf.dispose([x, y]);
       optimizer.dispose();
       model.dispose();

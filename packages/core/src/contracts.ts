@@ -256,6 +256,21 @@ export const BATCH_NORM_TRAINING_KERNEL = 'AdvpropBatchNormTraining';
 export const BATCH_NORM_TRAINING_GRAD_KERNEL = 'AdvpropBatchNormTrainingGrad';
 
 /**
+ * Training-mode batch norm followed by an optional residual add and a ReLU, in one kernel:
+ * inputs `{x, scale, offset, residual?}` (residual of x's shape), attrs `{varianceEpsilon}`;
+ * outputs `[y, mean, variance]` with y = relu(batchNorm(x) + residual), each operation rounded to
+ * float32 in that order (bit for bit the BATCH_NORM_TRAINING_KERNEL, Add and Relu kernels one
+ * after the other), ReLU keeping NaN.
+ */
+export const BATCH_NORM_RELU_TRAINING_KERNEL = 'AdvpropBatchNormReluTraining';
+/**
+ * Its gradient. Inputs `{dy, x, y, mean, variance, scale}` (y: the forward output), attrs
+ * `{varianceEpsilon, residual}`; outputs `[dx, dscale, doffset]`, and the residual's gradient
+ * (dy masked by y > 0, as the ReLU gradient) fourth when `residual` is true.
+ */
+export const BATCH_NORM_RELU_TRAINING_GRAD_KERNEL = 'AdvpropBatchNormReluTrainingGrad';
+
+/**
  * A moving average's update, as tfjs-layers' BatchNormalization writes its moving statistics:
  * inputs `{average, value}` of one shape, attrs `{decay}`; output
  * `average - (average - value) * decay` with each operation rounded to float32 (bit for bit the

@@ -73,9 +73,10 @@ function cloneWithClassNames(
   if (!entry) throw new ConfigError(`${what}: ${describe(model)} has class "${className}", which tfjs cannot deserialize`);
   // Deep copy through JSON: the config must not share objects with the source model.
   const config = JSON.parse(JSON.stringify(model.getConfig())) as serialization.ConfigDict;
-  const count = rewriteClassNames(config, from, to);
-  // Our other layer classes (a convolution that pads itself, a seeded dropout) as stock layers.
+  // Our layer classes as stock layers (a dual BN with a ReLU or a residual as BN, Add and ReLU, a
+  // convolution that pads itself, a seeded dropout), before the plain dual BNs are renamed.
   if (stockLayers) lowerToStockLayers(config as Record<string, unknown>);
+  const count = rewriteClassNames(config, from, to);
   const [cls, fromConfig] = entry;
   const clone = fromConfig(cls, config) as unknown as LayersModel;
   return { clone, count };
@@ -167,9 +168,9 @@ export function toDualBN(model: LayersModel): LayersModel {
 
 /**
  * A plain tfjs-layers copy of a dual-BN model: every DualBatchNormalization becomes a
- * BatchNormalization holding the main set's weights, and every layer class with a registered stock
- * form (@advprop/core's `registerStockLowering`: @advprop/models' PaddedConv2D and SeededDropout)
- * becomes stock layers, so anyone can load it with `tf.loadLayersModel` without our packages, and
+ * BatchNormalization holding the main set's weights (followed by an Add of its residual and a ReLU
+ * Activation when it has them), and every layer class with a registered stock form (@advprop/core's
+ * `registerStockLowering`: @advprop/models' PaddedConv2D and SeededDropout) becomes stock layers, so anyone can load it with `tf.loadLayersModel` without our packages, and
  * its predictions equal the dual model's main-route predictions. A model without such layers is
  * cloned unchanged.
  */

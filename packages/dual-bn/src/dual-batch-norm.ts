@@ -23,6 +23,7 @@ import {
   mul,
   ones,
   reshape,
+  relu as reluOp,
   rsqrt,
   serialization,
   sub,
@@ -30,6 +31,7 @@ import {
   util,
   zeros,
   type GradSaveFunc,
+  type NamedTensorMap,
   type Tensor,
   type Tensor1D,
   type Tensor2D,
@@ -39,19 +41,33 @@ import {
 import { InputSpec, layers, type LayerVariable, type Shape } from '@tensorflow/tfjs-layers';
 import {
   BATCH_NORM_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_RELU_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_RELU_TRAINING_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
+  ConfigError,
   MOVING_AVERAGE_KERNEL,
   ROUTABLE,
   ShapeError,
   assertBnRoute,
+  registerStockLowering,
   type BnRoute,
 } from '@advprop/core';
 
 /** Package name under which the layer class is registered with tfjs serialization. */
 export const DUAL_BN_PACKAGE = '@advprop/dual-bn';
 
-/** Same arguments as `tf.layers.batchNormalization`. */
-export type DualBatchNormalizationArgs = NonNullable<Parameters<typeof layers.batchNormalization>[0]>;
+/**
+ * The arguments of `tf.layers.batchNormalization`, and `activation`: 'relu' applies a ReLU after
+ * the normalisation (after adding the second input, when the layer is applied to two tensors
+ * `[x, residual]`: a residual block's BN, add and ReLU in one layer). The training pass then runs
+ * one fused kernel where the backend has core's BATCH_NORM_RELU_TRAINING_KERNEL.
+ */
+export type DualBatchNormalizationArgs = NonNullable<Parameters<typeof layers.batchNormalization>[0]> & {
+  activation?: BnActivation;
+};
+
+/** What a dual BN layer applies after normalising: nothing, or a ReLU. */
+export type BnActivation = 'linear' | 'relu';
 type Kwargs = Parameters<InstanceType<typeof layers.Layer>['call']>[1];
 
 /** The parsed (object) form of the BN arguments, as tfjs-layers' BatchNormalization holds them. */
@@ -125,6 +141,7 @@ export class DualBatchNormalization extends layers.Layer {
   readonly epsilon: number;
   readonly center: boolean;
   readonly scale: boolean;
+  readonly activation: BnActivation;
   /** Parsed initializers / regularizers / constraints, and their serialised form. */
   private readonly parsed: ParsedBnArgs;
   private readonly bnConfig: Record<string, unknown>;
@@ -133,13 +150,20 @@ export class DualBatchNormalization extends layers.Layer {
   private auxSet: BnWeightSet | null = null;
 
   constructor(args: DualBatchNormalizationArgs = {}) {
-    super(args);
+    const { activation = 'linear', ...bnArgs } = args;
+    super(bnArgs);
+    if (activation !== 'linear' && activation !== 'relu') {
+      throw new ConfigError(`DualBatchNormalization "${this.name}": activation must be "linear" or "relu", got ${JSON.stringify(activation)}`, [
+        { path: 'activation', message: 'unknown activation' },
+      ]);
+    }
+    this.activation = activation;
     this.supportsMasking = true;
     // Parse the arguments exactly as tfjs-layers does (string identifiers, config dicts or
     // objects) by building an unconnected, never-built BatchNormalization with them. It gets an
     // explicit name so it does not consume a name from tfjs' automatic layer-name counter.
     const template = layers.batchNormalization({
-      ...args,
+      ...bnArgs,
       name: `advprop_dual_bn_template_${templateCounter++}`,
     }) as unknown as ParsedBnArgs & { getConfig(): Record<string, unknown> };
     this.parsed = template;
@@ -170,7 +194,12 @@ export class DualBatchNormalization extends layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
+    const shape = shapes[0]!;
+    this.checkResidual(shapes.length, () => shapes.map((s) => JSON.stringify(s)).join(' and '));
+    if (shapes.length === 2 && JSON.stringify(shapes[1]) !== JSON.stringify(shape)) {
+      throw new ShapeError(`DualBatchNormalization "${this.name}": the residual must have the input's shape, got ${JSON.stringify(shape)} and ${JSON.stringify(shapes[1])}`);
+    }
     const axis = this.axis >= 0 ? this.axis : this.axis + shape.length;
     const dim = shape[axis];
     if (dim == null) {
@@ -178,7 +207,8 @@ export class DualBatchNormalization extends layers.Layer {
         `DualBatchNormalization "${this.name}": axis ${axis} of the input must have a defined size, got input shape ${JSON.stringify(shape)}`,
       );
     }
-    this.inputSpec = [new InputSpec({ ndim: shape.length, axes: { [axis]: dim } })];
+    const spec = new InputSpec({ ndim: shape.length, axes: { [axis]: dim } });
+    this.inputSpec = shapes.map(() => spec);
     this.mainSet = this.declareSet([dim], MAIN_WEIGHT_NAMES);
     this.auxSet = this.declareSet([dim], AUX_WEIGHT_NAMES);
     this.built = true;
@@ -198,11 +228,27 @@ export class DualBatchNormalization extends layers.Layer {
     };
   }
 
+  /** One input, or two ([x, residual]) with a ReLU: anything else is an error naming the layer. */
+  private checkResidual(count: number, what: () => string): void {
+    if (count === 1 || (count === 2 && this.activation === 'relu')) return;
+    throw new ShapeError(
+      this.activation === 'relu'
+        ? `DualBatchNormalization "${this.name}" takes one input or two ([x, residual]), got ${count}: ${what()}`
+        : `DualBatchNormalization "${this.name}" takes one input (a residual second input needs activation "relu"), got ${count}: ${what()}`,
+    );
+  }
+
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
     const route = assertBnRoute(this.route, `layer "${this.name}" route`);
     return tidy(() => {
       const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
-      const input = singleTensor(inputs, this.name);
+      const list = Array.isArray(inputs) ? inputs : [inputs];
+      this.checkResidual(list.length, () => list.map((t) => `[${t.shape}]`).join(' and '));
+      const input = list[0]!;
+      const residual = list[1];
+      const relu = this.activation === 'relu';
+      // After the normalisation: + residual, then ReLU (the composite paths).
+      const finish = (t: Tensor): Tensor => (relu ? reluOp(residual ? add(t, residual) : t) : t);
       const set = route === 'aux' ? this.aux : this.main;
       const ndim = input.rank;
       const axis = this.axis >= 0 ? this.axis : this.axis + ndim;
@@ -216,11 +262,15 @@ export class DualBatchNormalization extends layers.Layer {
       const beta = set.beta ? set.beta.read() : null;
 
       if (!training) {
-        return normalize(input, fit(set.movingMean.read())!, fit(set.movingVariance.read())!, fit(beta), fit(gamma), this.epsilon);
+        return finish(normalize(input, fit(set.movingMean.read())!, fit(set.movingVariance.read())!, fit(beta), fit(gamma), this.epsilon));
       }
-      const fused = !needsBroadcasting && input.dtype === 'float32' ? fusedTrainingNormalize(input, gamma, beta, this.epsilon) : undefined;
+      const fusable = !needsBroadcasting && input.dtype === 'float32' && (!residual || residual.dtype === 'float32');
+      // BN + residual + ReLU in one kernel where the backend has it, else the BN kernel and then the rest.
+      const withRelu = fusable && relu ? fusedTrainingNormalize(input, gamma, beta, this.epsilon, { residual }) : undefined;
+      const fused = withRelu ?? (fusable ? fusedTrainingNormalize(input, gamma, beta, this.epsilon) : undefined);
       const { mean, variance } = fused ?? moments(input, reductionAxes);
-      const out = fused?.out ?? normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
+      const normalized = fused?.out ?? normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
+      const out = withRelu ? normalized : finish(normalized);
       // Moving averages of the routed set only.
       updateMovingAverage(set.movingMean, mean, this.momentum);
       updateMovingAverage(set.movingVariance, variance, this.momentum);
@@ -230,23 +280,35 @@ export class DualBatchNormalization extends layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
-    return inputShape;
+    return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
   }
 
   override getConfig(): serialization.ConfigDict {
-    return { ...(this.bnConfig as serialization.ConfigDict), ...super.getConfig() };
+    // `activation` only when there is one, so the config of a layer without stays BatchNormalization's.
+    return { ...(this.bnConfig as serialization.ConfigDict), ...(this.activation === 'relu' ? { activation: 'relu' } : {}), ...super.getConfig() };
   }
 }
 
 serialization.registerClass(DualBatchNormalization, DUAL_BN_PACKAGE);
 
-function singleTensor(inputs: Tensor | Tensor[], name: string): Tensor {
-  if (!Array.isArray(inputs)) return inputs;
-  if (inputs.length !== 1) {
-    throw new ShapeError(`DualBatchNormalization "${name}" expects exactly one input tensor, got ${inputs.length}`);
-  }
-  return inputs[0] as Tensor;
-}
+// The stock form (toInferenceModel's export): a BatchNormalization of the layer's name (which
+// receives the main set's weights), then, with a ReLU, an Add of the residual when there is one
+// and an Activation, which takes over the layer's consumers.
+registerStockLowering(DualBatchNormalization.className, (entry) => {
+  const { activation, ...config } = entry.config;
+  const name = String(config['name']);
+  const bn = { className: 'BatchNormalization', config };
+  if (activation !== 'relu') return [bn];
+  const common = { trainable: config['trainable'] ?? true, dtype: config['dtype'] ?? 'float32' };
+  const relu = { className: 'Activation', config: { ...common, name: `${name}_relu`, activation: 'relu' } };
+  const node = entry.inboundNodes?.[0];
+  if (!Array.isArray(node) || node.length !== 2) return [bn, relu];
+  return [
+    { ...bn, inboundNodes: [[node[0]]] },
+    { className: 'Add', config: { ...common, name: `${name}_add` }, inboundNodes: [[[name, 0, 0, {}], node[1]]] },
+    relu,
+  ];
+});
 
 /** True when the active backend has @advprop/core's fused training-mode BN kernels (@advprop/native-kernels registers them). */
 export function hasFusedTrainingBatchNorm(): boolean {
@@ -254,41 +316,56 @@ export function hasFusedTrainingBatchNorm(): boolean {
   return getKernel(BATCH_NORM_TRAINING_KERNEL, backend) !== undefined && getKernel(BATCH_NORM_TRAINING_GRAD_KERNEL, backend) !== undefined;
 }
 
+/** True when the active backend also has core's BN + residual + ReLU training kernels. */
+export function hasFusedTrainingBatchNormRelu(): boolean {
+  const backend = getBackend();
+  return getKernel(BATCH_NORM_RELU_TRAINING_KERNEL, backend) !== undefined && getKernel(BATCH_NORM_RELU_TRAINING_GRAD_KERNEL, backend) !== undefined;
+}
+
 /**
  * Training-mode BN over the last axis in one kernel and its gradient in another (undefined when
  * the backend lacks them): the composite path (moments, batchNorm and their gradients) runs about 30 small
  * kernels per layer and pass. Same numbers as the composite path (biased batch variance).
+ * With `relu`, the output is relu(BN(x) + residual) from BATCH_NORM_RELU_TRAINING_KERNEL (undefined
+ * without it), bit for bit the BN kernel, Add and Relu one after the other.
  */
 export function fusedTrainingNormalize(
   x: Tensor,
   gamma: Tensor | null,
   beta: Tensor | null,
   epsilon: number,
+  relu?: { residual?: Tensor | undefined },
 ): { out: Tensor; mean: Tensor; variance: Tensor } | undefined {
-  if (!hasFusedTrainingBatchNorm()) return undefined;
+  if (relu ? !hasFusedTrainingBatchNormRelu() : !hasFusedTrainingBatchNorm()) return undefined;
   const channels = x.shape[x.rank - 1] as number;
   const scale = gamma ?? ones([channels]);
   const offset = beta ?? zeros([channels]);
+  const residual = relu?.residual;
+  const [forwardKernel, gradKernel] = relu
+    ? [BATCH_NORM_RELU_TRAINING_KERNEL, BATCH_NORM_RELU_TRAINING_GRAD_KERNEL]
+    : [BATCH_NORM_TRAINING_KERNEL, BATCH_NORM_TRAINING_GRAD_KERNEL];
   let stats: Tensor[] = [];
   const op = customGrad((...args: Array<Tensor | GradSaveFunc>) => {
-    const [xIn, scaleIn, offsetIn, save] = args as [Tensor, Tensor, Tensor, GradSaveFunc];
-    const [y, mean, variance] = engine().runKernel(BATCH_NORM_TRAINING_KERNEL, { x: xIn, scale: scaleIn, offset: offsetIn }, { varianceEpsilon: epsilon }) as Tensor[];
-    save([xIn, scaleIn, mean!, variance!]);
+    const save = args[args.length - 1] as GradSaveFunc;
+    const [xIn, scaleIn, offsetIn, residualIn] = args.slice(0, -1) as Tensor[];
+    const inputs: NamedTensorMap = { x: xIn!, scale: scaleIn!, offset: offsetIn! };
+    if (residualIn) inputs['residual'] = residualIn;
+    const [y, mean, variance] = engine().runKernel(forwardKernel, inputs, { varianceEpsilon: epsilon }) as Tensor[];
+    // Behind a ReLU the gradient masks dy by the output.
+    save(relu ? [xIn!, scaleIn!, mean!, variance!, y!] : [xIn!, scaleIn!, mean!, variance!]);
     // The op's scope would free the statistics; the moving averages need them.
     stats = [keep(mean!), keep(variance!)];
     return {
       value: y!,
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const [savedX, savedScale, savedMean, savedVariance] = saved;
-        return engine().runKernel(
-          BATCH_NORM_TRAINING_GRAD_KERNEL,
-          { dy, x: savedX!, mean: savedMean!, variance: savedVariance!, scale: savedScale! },
-          { varianceEpsilon: epsilon },
-        ) as Tensor[];
+        const [savedX, savedScale, savedMean, savedVariance, savedY] = saved;
+        const gradInputs: NamedTensorMap = { dy, x: savedX!, mean: savedMean!, variance: savedVariance!, scale: savedScale! };
+        if (savedY) gradInputs['y'] = savedY;
+        return engine().runKernel(gradKernel, gradInputs, { varianceEpsilon: epsilon, residual: residual !== undefined }) as Tensor[];
       },
     };
   });
-  const out = op(x, scale, offset);
+  const out = residual ? op(x, scale, offset, residual) : op(x, scale, offset);
   const [mean, variance] = stats as [Tensor, Tensor];
   // Hand the kept statistics back to the enclosing tidy.
   const tracked = [clone(mean), clone(variance)] as const;

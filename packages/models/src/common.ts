@@ -114,6 +114,21 @@ export class BuildContext {
     return layer ? (layer.apply(x) as SymbolicTensor) : x;
   }
 
+  /**
+   * BN, then + `residual` (when given), then ReLU. A dual BN does all three in one layer (named
+   * `bnName`; one fused kernel each way in training where the backend has it); plain or no BN
+   * keep separate layers: the BN (`bnName`), an Add (`names.add`) and an Activation (`names.relu`).
+   */
+  bnRelu(x: SymbolicTensor, bnName: string, names: { relu: string; add?: string }, residual?: SymbolicTensor): SymbolicTensor {
+    if (this.bn === 'dual') {
+      const layer = dualBatchNormalization({ ...this.bnDefaults, name: bnName, activation: 'relu' });
+      return layer.apply(residual ? [x, residual] : x) as SymbolicTensor;
+    }
+    let h = this.applyBn(x, bnName);
+    if (residual) h = add(h, residual, names.add ?? `${names.relu}_add`);
+    return activation(h, 'relu', names.relu);
+  }
+
   conv(
     x: SymbolicTensor,
     filters: number,

@@ -15,7 +15,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '@advprop/core';
 import { ConfigError } from '@advprop/core';
-import { activation, add, assertSpec, BuildContext, input, type SymbolicTensor } from './common.js';
+import { add, assertSpec, BuildContext, input, type SymbolicTensor } from './common.js';
 
 /** Smallest height/width the residual networks accept. */
 export const RESNET_MIN_SIZE = 8;
@@ -49,16 +49,15 @@ function basicBlock(
   name: string,
 ): SymbolicTensor {
   let h = conv3x3(ctx, x, cout, stride, `${name}_conv1`);
-  h = ctx.applyBn(h, `${name}_bn1`);
-  h = activation(h, 'relu', `${name}_relu1`);
+  h = ctx.bnRelu(h, `${name}_bn1`, { relu: `${name}_relu1` });
   h = conv3x3(ctx, h, cout, 1, `${name}_conv2`);
-  h = ctx.applyBn(h, `${name}_bn2`);
   let shortcut = x;
   if (stride !== 1 || cin !== cout) {
     shortcut = ctx.conv(x, cout, 1, stride, `${name}_short_conv`, 'valid');
     shortcut = ctx.applyBn(shortcut, `${name}_short_bn`);
   }
-  return activation(add(h, shortcut, `${name}_add`), 'relu', `${name}_out`);
+  // relu(bn2(h) + shortcut)
+  return ctx.bnRelu(h, `${name}_bn2`, { add: `${name}_add`, relu: `${name}_out` }, shortcut);
 }
 
 /** A post-activation CIFAR ResNet of basic blocks (ResNet-20/32/56, ResNet-18 for 32x32). */
@@ -67,8 +66,7 @@ export function buildCifarResNet(spec: ModelSpec, config: CifarResNetConfig): tf
   const ctx = new BuildContext(spec, TORCH_BN);
   const x = input(spec);
   let h = ctx.conv(x, config.stemWidth, 3, 1, 'stem_conv');
-  h = ctx.applyBn(h, 'stem_bn');
-  h = activation(h, 'relu', 'stem_relu');
+  h = ctx.bnRelu(h, 'stem_bn', { relu: 'stem_relu' });
   let cin = config.stemWidth;
   config.stages.forEach((stage, s) => {
     for (let b = 0; b < stage.blocks; b++) {
@@ -130,9 +128,9 @@ function wideBlock(
   dropout: number,
   name: string,
 ): SymbolicTensor {
-  const pre = activation(ctx.applyBn(x, `${name}_bn1`), 'relu', `${name}_relu1`);
+  const pre = ctx.bnRelu(x, `${name}_bn1`, { relu: `${name}_relu1` });
   let h = conv3x3(ctx, pre, cout, stride, `${name}_conv1`);
-  h = activation(ctx.applyBn(h, `${name}_bn2`), 'relu', `${name}_relu2`);
+  h = ctx.bnRelu(h, `${name}_bn2`, { relu: `${name}_relu2` });
   h = ctx.dropout(h, dropout, `${name}_dropout`);
   h = conv3x3(ctx, h, cout, 1, `${name}_conv2`);
   // As in the reference implementation, the projection takes the pre-activated input.
@@ -168,7 +166,7 @@ export function buildWideResNet(spec: ModelSpec, options: WideResNetOptions = {}
       cin = width;
     }
   });
-  h = activation(ctx.applyBn(h, 'final_bn'), 'relu', 'final_relu');
+  h = ctx.bnRelu(h, 'final_bn', { relu: 'final_relu' });
   h = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(h) as SymbolicTensor;
   const logits = ctx.dense(h, spec.numClasses, 'logits');
   return tfl.model({ inputs: x, outputs: logits, name });

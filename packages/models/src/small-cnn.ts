@@ -6,7 +6,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ModelSpec } from '@advprop/core';
 import { ConfigError } from '@advprop/core';
-import { activation, assertSpec, BuildContext, input, type SymbolicTensor } from './common.js';
+import { assertSpec, BuildContext, input, type SymbolicTensor } from './common.js';
 
 export const SMALL_CNN_MIN_SIZE = 8;
 
@@ -33,8 +33,7 @@ export function buildSmallCnn(spec: ModelSpec, options: SmallCnnOptions = {}): t
     for (let c = 1; c <= 2; c++) {
       const name = `stage${s + 1}_conv${c}`;
       h = ctx.conv(h, width, 3, 1, name);
-      h = ctx.applyBn(h, `stage${s + 1}_bn${c}`);
-      h = activation(h, 'relu', `stage${s + 1}_relu${c}`);
+      h = ctx.bnRelu(h, `stage${s + 1}_bn${c}`, { relu: `stage${s + 1}_relu${c}` });
     }
     h = tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `stage${s + 1}_pool` }).apply(h) as SymbolicTensor;
   });

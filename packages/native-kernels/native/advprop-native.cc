@@ -97,11 +97,13 @@ double double_arg(napi_env env, napi_value v, const char* what) {
   return out;
 }
 
-std::vector<napi_value> args_of(napi_env env, napi_callback_info info, size_t n) {
+// The first n arguments; from `required` on they may be left out (undefined).
+std::vector<napi_value> args_of(napi_env env, napi_callback_info info, size_t n, size_t required = SIZE_MAX) {
   std::vector<napi_value> argv(n);
   size_t argc = n;
   napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr);
-  if (argc < n) throw JsError("expected " + std::to_string(n) + " arguments, got " + std::to_string(argc));
+  const size_t needed = std::min(n, required);
+  if (argc < needed) throw JsError("expected " + std::to_string(needed) + " arguments, got " + std::to_string(argc));
   return argv;
 }
 
@@ -364,6 +366,8 @@ napi_value ConvImplementation(napi_env env, napi_callback_info info) {
   });
 }
 
+void relu_grad_range(const float* __restrict dy, const float* __restrict x, float* __restrict out, int64_t s, int64_t e);
+
 // ---------------------------------------------------------------------------------------------
 // Training-mode batch norm over the last axis of x viewed as [rows, C].
 
@@ -399,10 +403,34 @@ void scale_and_shift(const float* x, int64_t rows, int64_t c, const float* scale
   }
 }
 
-// batchNormForward(x, rows, C, gamma | null, beta | null, epsilon, y, mean, variance)
+// The same, then + residual (when given) and ReLU: what the batch norm, Add and Relu kernels
+// compute one after the other, each operation rounded to float32 in the same order, in one pass.
+void scale_shift_add_relu(const float* x, int64_t rows, int64_t c, const float* scale, const float* shift, const float* residual, float* y) {
+#pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
+  for (int64_t r = 0; r < rows; r++) {
+    const float* in = x + r * c;
+    float* out = y + r * c;
+    if (residual) {
+      const float* res = residual + r * c;
+      for (int64_t k = 0; k < c; k++) {
+        const float normalized = in[k] * scale[k] + shift[k];
+        const float sum = normalized + res[k];
+        out[k] = sum < 0.f ? 0.f : sum;
+      }
+    } else {
+      for (int64_t k = 0; k < c; k++) {
+        const float normalized = in[k] * scale[k] + shift[k];
+        out[k] = normalized < 0.f ? 0.f : normalized;
+      }
+    }
+  }
+}
+
+// batchNormForward(x, rows, C, gamma | null, beta | null, epsilon, y, mean, variance[, residual | null, relu]):
+// with relu true, y = max(0, batch norm (+ residual)), NaN kept (the ReLU of tfjs' cpu backend).
 napi_value BatchNormForward(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    auto a = args_of(env, info, 9);
+    auto a = args_of(env, info, 11, 9);
     const int64_t rows = int_arg(env, a[1], "rows"), c = int_arg(env, a[2], "channels");
     if (rows < 1 || c < 1) throw JsError("batch norm needs at least one row and one channel");
     const size_t size = size_t(rows * c);
@@ -413,6 +441,10 @@ napi_value BatchNormForward(napi_env env, napi_callback_info info) {
     float* y = float_view(env, a[6], size, "output");
     float* mean_out = float_view(env, a[7], size_t(c), "mean");
     float* var_out = float_view(env, a[8], size_t(c), "variance");
+    const float* residual = is_nullish(env, a[9]) ? nullptr : float_view(env, a[9], size, "residual");
+    bool relu = false;
+    if (!is_nullish(env, a[10])) napi_get_value_bool(env, a[10], &relu);
+    if (residual && !relu) throw JsError("a residual is only added before a ReLU");
 
     // One pass for both moments (sums in acc[0, C), squares in acc[C, 2C)), shifted by the first
     // row (a value of each channel's own range) and accumulated in double:
@@ -442,16 +474,21 @@ napi_value BatchNormForward(napi_env env, napi_callback_info info) {
       mean_out[k] = mean[size_t(k)];
       var_out[k] = float(var);
     }
-    scale_and_shift(x, rows, c, scale.data(), shift.data(), y);
+    if (relu) scale_shift_add_relu(x, rows, c, scale.data(), shift.data(), residual, y);
+    else scale_and_shift(x, rows, c, scale.data(), shift.data(), y);
     return nullptr;
   });
 }
 
-// batchNormBackward(dy, x, rows, C, mean, variance, gamma | null, epsilon, dx, dgamma, dbeta)
-// dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), xhat = (x - mean) * invstd
+// batchNormBackward(dy, x, rows, C, mean, variance, gamma | null, epsilon, dx, dgamma, dbeta[, y | null, dresidual | null])
+// dx = gamma * invstd / M * (M * g - sum(g) - xhat * sum(g * xhat)), xhat = (x - mean) * invstd,
+// with g = dy, or, given the output y of a batch norm followed by a ReLU (batchNormForward with
+// relu), g = dy * (y > 0 ? 1 : 0) (NaN where y is NaN): the ReLU gradient, computed in the pass
+// that reads dy for the sums, as the ReLU-gradient kernel computes it; g is also the residual's
+// gradient, written to dresidual when given.
 napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    auto a = args_of(env, info, 11);
+    auto a = args_of(env, info, 13, 11);
     const int64_t rows = int_arg(env, a[2], "rows"), c = int_arg(env, a[3], "channels");
     if (rows < 1 || c < 1) throw JsError("batch norm needs at least one row and one channel");
     const size_t size = size_t(rows * c);
@@ -464,17 +501,28 @@ napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
     float* dx = float_view(env, a[8], size, "dx");
     float* dgamma = float_view(env, a[9], size_t(c), "scale gradient");
     float* dbeta = float_view(env, a[10], size_t(c), "offset gradient");
+    const float* y = is_nullish(env, a[11]) ? nullptr : float_view(env, a[11], size, "y");
+    float* dresidual = is_nullish(env, a[12]) ? nullptr : float_view(env, a[12], size, "residual gradient");
+    if (dresidual && !y) throw JsError("a residual gradient needs the ReLU's output y");
 
-    // Both per-channel sums in one pass over dy and x (acc[0, C) and acc[C, 2C)).
+    // Both per-channel sums in one pass over dy and x (acc[0, C) and acc[C, 2C)). Behind a ReLU,
+    // the same pass masks dy into g (kept in dresidual, or in dx until the last pass overwrites it).
+    float* masked = y ? (dresidual ? dresidual : dx) : nullptr;
     std::vector<double> sums;
     channel_sums(rows, c * 2, sums, [&](int64_t r, double* acc) {
       const float* g = dy + r * c;
       const float* in = x + r * c;
+      if (masked) {
+        float* m = masked + r * c;
+        relu_grad_range(g, y + r * c, m, 0, c);
+        g = m;
+      }
       for (int64_t k = 0; k < c; k++) {
         acc[k] += g[k];
         acc[c + k] += double(g[k]) * (double(in[k]) - double(mean[k]));
       }
     });
+    const float* grad = masked ? masked : dy;
     // dx = a * dy + b * (x - mean) + d, per channel
     const size_t channels = static_cast<size_t>(c);
     const double* sum_dy = sums.data();
@@ -493,7 +541,7 @@ napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
     const float *pa = ca.data(), *pb = cb.data(), *pd = cd.data();
 #pragma omp parallel for schedule(static) if (rows * c >= kParallelMin)
     for (int64_t r = 0; r < rows; r++) {
-      const float* g = dy + r * c;
+      const float* g = grad + r * c;
       const float* in = x + r * c;
       float* out = dx + r * c;
       for (int64_t k = 0; k < c; k++) out[k] = pa[k] * g[k] + pb[k] * (in[k] - mean[k]) + pd[k];

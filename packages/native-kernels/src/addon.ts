@@ -27,6 +27,10 @@ export interface NativeAddon {
     y: Float32Array,
     mean: Float32Array,
     variance: Float32Array,
+    /** Added after the normalisation, before the ReLU (relu must be true). */
+    residual?: Float32Array | null,
+    /** y = max(0, ...), NaN kept. */
+    relu?: boolean,
   ): void;
   batchNormBackward(
     dy: Float32Array,
@@ -40,6 +44,10 @@ export interface NativeAddon {
     dx: Float32Array,
     dscale: Float32Array,
     doffset: Float32Array,
+    /** The forward output of batchNormForward with relu: dy is masked by y > 0 first. */
+    y?: Float32Array | null,
+    /** Receives the masked dy (the residual's gradient; needs y). */
+    dresidual?: Float32Array | null,
   ): void;
   batchNormInference(
     x: Float32Array,

@@ -7,7 +7,14 @@
  */
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAINING_GRAD_KERNEL, BATCH_NORM_TRAINING_KERNEL, MOVING_AVERAGE_KERNEL, SGD_UPDATE_KERNEL } from '@advprop/core';
+import {
+  BATCH_NORM_RELU_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_RELU_TRAINING_KERNEL,
+  BATCH_NORM_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_TRAINING_KERNEL,
+  MOVING_AVERAGE_KERNEL,
+  SGD_UPDATE_KERNEL,
+} from '@advprop/core';
 import type { NativeAddon } from './addon.js';
 import { TensorAccess, type SupportedBackend } from './tensor-access.js';
 
@@ -164,10 +171,14 @@ function channelsOf(x: TensorInfo): { rows: number; channels: number } {
   return { rows: util.sizeFromShape(x.shape) / channels, channels };
 }
 
-function makeBatchNormTraining(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+/** The training batch norm; with `relu`, core's BATCH_NORM_RELU_TRAINING_KERNEL (an optional residual, then ReLU). */
+function makeBatchNormTraining(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined, relu = false): KernelFunc {
   return (args) => {
     const { inputs, backend } = args;
-    const { x, scale, offset } = inputs as Record<string, TensorInfo | undefined>;
+    const { x, scale, offset, residual } = inputs as Record<string, TensorInfo | undefined>;
+    if (relu && residual && (residual.dtype !== 'float32' || !util.arraysEqual(residual.shape, x?.shape ?? []))) {
+      throw new Error(`@advprop/native-kernels: ${name}: residual is ${residual.dtype} [${residual.shape}], expected float32 [${x?.shape ?? []}]`);
+    }
     const epsilon = varianceEpsilon(args);
     if (!x || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
       return fallbackOrThrow(name, fallback, args, 'unsupported input');
@@ -190,22 +201,30 @@ function makeBatchNormTraining(name: string, addon: NativeAddon, kind: Supported
         access.view(y!),
         access.view(mean!),
         access.view(variance!),
+        residual ? access.view(residual) : null,
+        relu,
       );
     });
   };
 }
 
-function makeBatchNormTrainingGrad(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+/** The training batch norm's gradient; with `relu`, core's BATCH_NORM_RELU_TRAINING_GRAD_KERNEL (masked by the output y). */
+function makeBatchNormTrainingGrad(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined, relu = false): KernelFunc {
   return (args) => {
     const { inputs, backend } = args;
-    const { dy, x, mean, variance, scale } = inputs as Record<string, TensorInfo | undefined>;
+    const { dy, x, y, mean, variance, scale } = inputs as Record<string, TensorInfo | undefined>;
     const epsilon = varianceEpsilon(args);
+    const withResidual = relu && Boolean((args.attrs as Record<string, unknown>)['residual']);
+    if (relu && (!y || y.dtype !== 'float32' || !util.arraysEqual(y.shape, x?.shape ?? []))) {
+      throw new Error(`@advprop/native-kernels: ${name}: y is ${y ? `${y.dtype} [${y.shape}]` : 'missing'}, expected float32 [${x?.shape ?? []}]`);
+    }
     if (!dy || !x || !mean || !variance || x.dtype !== 'float32' || dy.dtype !== 'float32' || !util.arraysEqual(dy.shape, x.shape)) {
       return fallbackOrThrow(name, fallback, args, 'unsupported inputs');
     }
     const { rows, channels } = channelsOf(x);
     const access = new TensorAccess(backend as KernelBackend, kind);
-    return runNative(name, access, fallback, args, [[...x.shape], [channels], [channels]], ([dx, dscale, doffset]) => {
+    const shapes = [[...x.shape], [channels], [channels], ...(withResidual ? [[...x.shape]] : [])];
+    return runNative(name, access, fallback, args, shapes, ([dx, dscale, doffset, dresidual]) => {
       addon.batchNormBackward(
         access.view(dy),
         access.view(x),
@@ -218,6 +237,8 @@ function makeBatchNormTrainingGrad(name: string, addon: NativeAddon, kind: Suppo
         access.view(dx!),
         access.view(dscale!),
         access.view(doffset!),
+        relu ? access.view(y!) : null,
+        dresidual ? access.view(dresidual) : null,
       );
     });
   };
@@ -493,4 +514,6 @@ export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
   [SGD_UPDATE_KERNEL]: (a, k) => makeSgdUpdate(a, k),
   [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
   [BATCH_NORM_TRAINING_GRAD_KERNEL]: (a, k, f) => makeBatchNormTrainingGrad(BATCH_NORM_TRAINING_GRAD_KERNEL, a, k, f),
+  [BATCH_NORM_RELU_TRAINING_KERNEL]: (a, k) => makeBatchNormTraining(BATCH_NORM_RELU_TRAINING_KERNEL, a, k, undefined, true),
+  [BATCH_NORM_RELU_TRAINING_GRAD_KERNEL]: (a, k) => makeBatchNormTrainingGrad(BATCH_NORM_RELU_TRAINING_GRAD_KERNEL, a, k, undefined, true),
 };
