@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  BATCH_NORM_RELU_KERNEL,
   BATCH_NORM_RELU_TRAINING_GRAD_KERNEL,
   BATCH_NORM_RELU_TRAINING_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
@@ -116,7 +117,7 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     expect(maxRelDiff(ours.moving[1]!, stock.moving[1]!), 'moving variance').toBeLessThan(1e-5);
   });
 
-  it('a dual BN layer with a ReLU (and a residual) runs one fused kernel each way, bit for bit the BN kernel, Add and Relu one after the other', () => {
+  it('a dual BN layer with a ReLU (and a residual) runs one fused kernel each way, training and inference, bit for bit the BN kernel, Add and Relu one after the other', () => {
     const random = new SeededRandom(5);
     const shape: [number, number, number, number] = [6, 5, 5, 8];
     const n = shape.reduce((a, b) => a * b, 1);
@@ -126,9 +127,10 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     const addon = (nativeAddon() as { addon: NativeAddon }).addon;
     const forward = vi.spyOn(addon, 'batchNormForward');
     const backward = vi.spyOn(addon, 'batchNormBackward');
+    const inference = vi.spyOn(addon, 'batchNormInference');
     const run = (fused: boolean, withResidual: boolean, route: 'main' | 'aux') => {
       const backend = tf.getBackend();
-      if (!fused) unregisterNativeKernels(backend, [BATCH_NORM_RELU_TRAINING_KERNEL, BATCH_NORM_RELU_TRAINING_GRAD_KERNEL]);
+      if (!fused) unregisterNativeKernels(backend, [BATCH_NORM_RELU_TRAINING_KERNEL, BATCH_NORM_RELU_TRAINING_GRAD_KERNEL, BATCH_NORM_RELU_KERNEL]);
       try {
         const layer = dualBatchNormalization({ momentum: 0.9, activation: 'relu' });
         layer.build(withResidual ? [[null, 5, 5, 8], [null, 5, 5, 8]] : [null, 5, 5, 8]);
@@ -143,15 +145,32 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
         const { value, grads } = tf.variableGrads(() => loss(x, residual), [gamma, beta]);
         const [gx, gr] = withResidual ? tf.grads((a: tf.Tensor, r: tf.Tensor) => loss(a, r))([x, residual]) : [tf.grad((a: tf.Tensor) => loss(a, residual))(x), tf.zeros([1])];
         const y = layer.apply(withResidual ? [x, residual] : x, { training: true }) as tf.Tensor;
-        const inference = layer.apply(withResidual ? [x, residual] : x) as tf.Tensor;
         const after = [forward.mock.calls, backward.mock.calls].map((c) => c.filter((args) => args[10] === true || (args.length > 11 && args[11] != null)).length);
+        // Inference mode (an attack's pass): the output, the input gradients, and gamma's and beta's.
+        const inferenceBefore = inference.mock.calls.filter((args) => args[10] === true).length;
+        const inferenceLoss = (a: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(layer.apply(withResidual ? [a, r] : a) as tf.Tensor, weight)) as tf.Scalar;
+        const inferenceY = layer.apply(withResidual ? [x, residual] : x) as tf.Tensor;
+        const [ix, ir] = withResidual ? tf.grads((a: tf.Tensor, r: tf.Tensor) => inferenceLoss(a, r))([x, residual]) : [tf.grad((a: tf.Tensor) => inferenceLoss(a, residual))(x), tf.zeros([1])];
+        const inferenceGrads = tf.variableGrads(() => inferenceLoss(x, residual), [gamma, beta]);
+        const inferenceCalls = inference.mock.calls.filter((args) => args[10] === true).length - inferenceBefore;
         const out = {
-          fusedCalls: after.map((a, i) => a - before[i]!),
+          fusedCalls: [...after.map((a, i) => a - before[i]!), inferenceCalls],
           loss: value.dataSync()[0]!,
-          tensors: { y: y.dataSync().slice(), inference: inference.dataSync().slice(), gx: gx!.dataSync().slice(), gr: gr!.dataSync().slice(), gGamma: grads[gamma.name]!.dataSync().slice(), gBeta: grads[beta.name]!.dataSync().slice() },
+          tensors: {
+            y: y.dataSync().slice(),
+            gx: gx!.dataSync().slice(),
+            gr: gr!.dataSync().slice(),
+            gGamma: grads[gamma.name]!.dataSync().slice(),
+            gBeta: grads[beta.name]!.dataSync().slice(),
+            inferenceY: inferenceY.dataSync().slice(),
+            inferenceGx: ix!.dataSync().slice(),
+            inferenceGr: ir!.dataSync().slice(),
+            inferenceGGamma: inferenceGrads.grads[gamma.name]!.dataSync().slice(),
+            inferenceGBeta: inferenceGrads.grads[beta.name]!.dataSync().slice(),
+          },
           moving: [set.movingMean.read().dataSync().slice(), set.movingVariance.read().dataSync().slice()],
         };
-        tf.dispose([x, residual, weight, value, gx!, gr!, y, inference, ...Object.values(grads)]);
+        tf.dispose([x, residual, weight, value, gx!, gr!, y, inferenceY, ix!, ir!, inferenceGrads.value, ...Object.values(grads), ...Object.values(inferenceGrads.grads)]);
         for (const w of layer.weights) w.dispose();
         return out;
       } finally {
@@ -164,13 +183,13 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
           const label = `${withResidual ? 'residual' : 'no residual'}, ${route}`;
           const fused = run(true, withResidual, route);
           const composite = run(false, withResidual, route);
-          // three training forwards (variableGrads, grads, y) and two backwards
-          expect(fused.fusedCalls, label).toEqual([3, 2]);
-          expect(composite.fusedCalls, label).toEqual([0, 0]);
+          // three training forwards (variableGrads, grads, y) and two backwards; three inference forwards
+          expect(fused.fusedCalls, label).toEqual([3, 2, 3]);
+          expect(composite.fusedCalls, label).toEqual([0, 0, 0]);
           expect(Object.is(fused.loss, composite.loss), label).toBe(true);
           for (const [key, got] of Object.entries(fused.tensors)) {
             const want = composite.tensors[key as keyof typeof composite.tensors];
-            if (key === 'gr' && !withResidual) continue; // no residual: its gradient is zero either way
+            if ((key === 'gr' || key === 'inferenceGr') && !withResidual) continue; // no residual: no gradient either way
             expect(got.every((v, i) => Object.is(v, want[i])), `${label}: ${key}`).toBe(true);
           }
           fused.moving.forEach((m, i) => expect(m.every((v, j) => Object.is(v, composite.moving[i]![j])), `${label}: moving ${i}`).toBe(true));
@@ -180,6 +199,7 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     } finally {
       forward.mockRestore();
       backward.mockRestore();
+      inference.mockRestore();
     }
   });
 

@@ -271,6 +271,15 @@ export const BATCH_NORM_RELU_TRAINING_KERNEL = 'AdvpropBatchNormReluTraining';
 export const BATCH_NORM_RELU_TRAINING_GRAD_KERNEL = 'AdvpropBatchNormReluTrainingGrad';
 
 /**
+ * Inference-mode batch norm (given statistics, tfjs' FusedBatchNorm over the last axis) followed
+ * by an optional residual add and a ReLU, in one kernel: inputs `{x, mean, variance, scale,
+ * offset, residual?}` (statistics and parameters of shape [C]), attrs `{varianceEpsilon}`; output
+ * y = relu(batchNorm(x) + residual), bit for bit FusedBatchNorm, Add and Relu one after the other.
+ * Whoever registers it registers its gradient too (an attack's input gradient runs through it).
+ */
+export const BATCH_NORM_RELU_KERNEL = 'AdvpropBatchNormRelu';
+
+/**
  * A moving average's update, as tfjs-layers' BatchNormalization writes its moving statistics:
  * inputs `{average, value}` of one shape, attrs `{decay}`; output
  * `average - (average - value) * decay` with each operation rounded to float32 (bit for bit the

@@ -8,7 +8,7 @@
  * The class is deliberately not registered with tfjs serialization: it serialises as
  * "BatchNormalization", and deserialising gives the stock layer.
  */
-import { tidy, type Tensor } from '@tensorflow/tfjs-core';
+import { dispose, tidy, type Tensor } from '@tensorflow/tfjs-core';
 import { layers, type LayerVariable } from '@tensorflow/tfjs-layers';
 import { fusedTrainingNormalize, hasFusedTrainingBatchNorm, updateMovingAverage, type DualBatchNormalizationArgs } from './dual-batch-norm.js';
 
@@ -40,8 +40,12 @@ export class FusedTrainingBatchNormalization extends StockBatchNormalizationClas
     return tidy(() => {
       const fused = fusedTrainingNormalize(input, self.gamma ? self.gamma.read() : null, self.beta ? self.beta.read() : null, self.epsilon);
       if (!fused) return super.call(inputs, kwargs) as Tensor;
-      updateMovingAverage(self.movingMean, fused.mean, self.momentum);
-      updateMovingAverage(self.movingVariance, fused.variance, self.momentum);
+      try {
+        updateMovingAverage(self.movingMean, fused.mean, self.momentum);
+        updateMovingAverage(self.movingVariance, fused.variance, self.momentum);
+      } finally {
+        dispose([fused.mean, fused.variance]);
+      }
       return fused.out;
     });
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initializers, input, layers, model as functionalModel, sequential, type LayersModel, type SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, SeededRandom, expectNoTensorLeak } from '@advprop/core';
-import { dualBnLayers, isDualBatchNormalization, toDualBN, toInferenceModel, withRoute } from './index.js';
+import { dualBatchNormalization, dualBnLayers, isDualBatchNormalization, toDualBN, toInferenceModel, withRoute } from './index.js';
 import { maxAbsDiff, seeded, useCpu } from './__fixtures__/test-utils.js';
 
 beforeAll(useCpu);
@@ -98,6 +98,37 @@ describe('toDualBN / toInferenceModel', () => {
       plain.dispose();
     }, { label: 'toDualBN + toInferenceModel + dispose' });
     source.dispose();
+  });
+
+  it('toInferenceModel writes a dual BN with a ReLU (and a residual) as BatchNormalization, Add and Activation, predicting as the main route', () => {
+    const random = new SeededRandom(31);
+    const x = input({ shape: [4, 4, 3] });
+    const a = layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: glorot(6), name: 'conv_a' }).apply(x) as SymbolicTensor;
+    const stem = dualBatchNormalization({ activation: 'relu', name: 'stem_bn' }).apply(a) as SymbolicTensor;
+    const b = layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: glorot(7), name: 'conv_b' }).apply(stem) as SymbolicTensor;
+    const block = dualBatchNormalization({ activation: 'relu', name: 'block_bn' }).apply([b, stem]) as SymbolicTensor;
+    const pooled = layers.globalAveragePooling2d({ name: 'pool' }).apply(block) as SymbolicTensor;
+    const dual = functionalModel({ inputs: x, outputs: layers.dense({ units: 2, kernelInitializer: glorot(8), name: 'head' }).apply(pooled) as SymbolicTensor });
+    const batch = seeded(random, [5, 4, 4, 3], -1, 1);
+    warmUp(dual, batch, 'main');
+    warmUp(dual, tf.mul(batch, 2), 'aux');
+    const plain = toInferenceModel(dual);
+    expect(plain.layers[0]!.getClassName()).toBe('InputLayer');
+    expect(plain.layers.slice(1).map((l) => `${l.name}:${l.getClassName()}`)).toEqual([
+      'conv_a:Conv2D',
+      'stem_bn:BatchNormalization',
+      'stem_bn_relu:Activation',
+      'conv_b:Conv2D',
+      'block_bn:BatchNormalization',
+      'block_bn_add:Add',
+      'block_bn_relu:Activation',
+      'pool:GlobalAveragePooling2D',
+      'head:Dense',
+    ]);
+    const want = withRoute(dual, 'main', () => dual.predict(batch) as tf.Tensor);
+    expect(maxAbsDiff(plain.predict(batch) as tf.Tensor, want)).toBeLessThan(1e-6);
+    dual.dispose();
+    plain.dispose();
   });
 
   it('aux sets start as copies of the main sets but are separate variables', () => {

@@ -388,3 +388,81 @@ describe('serialization', () => {
     model.dispose();
   });
 });
+
+describe('with a ReLU and a residual', () => {
+  const shape = [2, 3, 3, 4];
+  const build = (residual: boolean): { model: LayersModel; layer: DualBatchNormalization } => {
+    const x = input({ shape: shape.slice(1), name: 'x' });
+    const r = input({ shape: shape.slice(1), name: 'r' });
+    const layer = dualBatchNormalization({ name: 'bn_relu', activation: 'relu', momentum: 0.9 });
+    const y = layer.apply(residual ? [x, r] : x) as ReturnType<typeof input>;
+    const head = layers.conv2d({ filters: 2, kernelSize: 1, name: 'head', kernelInitializer: initializers.glorotUniform({ seed: 3 }) }).apply(y) as ReturnType<typeof input>;
+    return { model: functionalModel({ inputs: [x, r], outputs: [head, y] }), layer };
+  };
+
+  it('computes relu(BN(x) + residual) on both routes, in training (with its gradients) and inference, as a BN layer, Add and ReLU do', () => {
+    const random = new SeededRandom(21);
+    for (const residual of [false, true]) {
+      const { model, layer } = build(residual);
+      const main = bnValues(random, 4);
+      const aux = bnValues(random, 4);
+      assign(layer.main, main);
+      assign(layer.aux, aux);
+      const x = seeded(random, shape, -2, 3);
+      const r = seeded(random, shape, -1, 1);
+      for (const [route, values] of [
+        ['main', main],
+        ['aux', aux],
+      ] as const) {
+        const reference = layers.batchNormalization({ momentum: 0.9 });
+        reference.build([null, 3, 3, 4]);
+        reference.setWeights([values.gamma, values.beta, values.mean, values.variance]);
+        const expected = (a: tf.Tensor, b: tf.Tensor, training: boolean) => {
+          const bn = reference.apply(a, { training }) as tf.Tensor;
+          return tf.relu(residual ? tf.add(bn, b) : bn);
+        };
+        const got = (a: tf.Tensor, b: tf.Tensor, training: boolean) => withRoute(model, route, () => layer.apply(residual ? [a, b] : a, { training }) as tf.Tensor);
+        for (const training of [false, true]) {
+          expect(maxAbsDiff(got(x, r, training), expected(x, r, training)), `${route} training=${training}`).toBeLessThan(1e-5);
+          const gradOf = (f: typeof got) => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b, training), tf.reshape(tf.range(0, 72), shape))))([x, r]);
+          if (residual) {
+            const [gx, gr] = gradOf(got);
+            const [ex, er] = gradOf(expected);
+            expect(maxAbsDiff(gx!, ex!), `${route} training=${training} dx`).toBeLessThan(1e-4);
+            expect(maxAbsDiff(gr!, er!), `${route} training=${training} dresidual`).toBeLessThan(1e-5);
+          }
+        }
+        // the training calls above moved the routed set's moving statistics as the reference's
+        expect(maxAbsDiff(layer.weightSet(route).movingMean.read(), reference.getWeights()[2]!), route).toBeLessThan(1e-6);
+        for (const w of reference.weights) w.dispose();
+      }
+      model.dispose();
+    }
+  });
+
+  it('saves its activation in the config (only when it has one) and rejects what it cannot compute', async () => {
+    const { model, layer } = build(true);
+    expect(layer.getConfig()['activation']).toBe('relu');
+    expect(dualBatchNormalization({}).getConfig()).not.toHaveProperty('activation');
+    const json = JSON.parse(model.toJSON() as string) as object;
+    const restored = await models.modelFromJSON({ modelTopology: json as never });
+    const restoredLayer = restored.getLayer('bn_relu') as DualBatchNormalization;
+    expect(restoredLayer.activation).toBe('relu');
+    const x = tf.ones([1, 3, 3, 4]);
+    expect(maxAbsDiff((restored.predict([x, x]) as tf.Tensor[])[1]!, (model.predict([x, x]) as tf.Tensor[])[1]!)).toBe(0);
+    restored.dispose();
+    model.dispose();
+
+    expect(() => dualBatchNormalization({ activation: 'swish' as never, name: 'bad_act' })).toThrow(
+      ConfigError,
+    );
+    const plain = dualBatchNormalization({ name: 'plain_bn' });
+    expect(() => plain.apply([tf.ones(shape), tf.ones(shape)])).toThrow(
+      'DualBatchNormalization "plain_bn" takes one input (a residual second input needs activation "relu"), got 2: [2,3,3,4] and [2,3,3,4]',
+    );
+    const relu = dualBatchNormalization({ name: 'relu_bn', activation: 'relu' });
+    expect(() => relu.apply([input({ shape: [3, 3, 4] }), input({ shape: [3, 3, 5] })])).toThrow(
+      'DualBatchNormalization "relu_bn": the residual must have the input\'s shape, got [null,3,3,4] and [null,3,3,5]',
+    );
+  });
+});

@@ -12,7 +12,6 @@ import {
   batchNorm2d,
   batchNorm3d,
   batchNorm4d,
-  clone,
   customGrad,
   dispose,
   engine,
@@ -40,6 +39,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { InputSpec, layers, type LayerVariable, type Shape } from '@tensorflow/tfjs-layers';
 import {
+  BATCH_NORM_RELU_KERNEL,
   BATCH_NORM_TRAINING_GRAD_KERNEL,
   BATCH_NORM_RELU_TRAINING_GRAD_KERNEL,
   BATCH_NORM_RELU_TRAINING_KERNEL,
@@ -261,20 +261,33 @@ export class DualBatchNormalization extends layers.Layer {
       const gamma = set.gamma ? set.gamma.read() : null;
       const beta = set.beta ? set.beta.read() : null;
 
-      if (!training) {
-        return finish(normalize(input, fit(set.movingMean.read())!, fit(set.movingVariance.read())!, fit(beta), fit(gamma), this.epsilon));
-      }
       const fusable = !needsBroadcasting && input.dtype === 'float32' && (!residual || residual.dtype === 'float32');
+      if (!training) {
+        const movingMean = set.movingMean.read();
+        const movingVariance = set.movingVariance.read();
+        if (relu && fusable && getKernel(BATCH_NORM_RELU_KERNEL, getBackend()) !== undefined) {
+          // One kernel (and one pass back, for an attack's input gradient) for BN, residual and ReLU.
+          const channels = input.shape[axis] as number;
+          const inputs: NamedTensorMap = { x: input, mean: movingMean, variance: movingVariance, scale: gamma ?? ones([channels]), offset: beta ?? zeros([channels]) };
+          if (residual) inputs['residual'] = residual;
+          return engine().runKernel(BATCH_NORM_RELU_KERNEL, inputs, { varianceEpsilon: this.epsilon }) as Tensor;
+        }
+        return finish(normalize(input, fit(movingMean)!, fit(movingVariance)!, fit(beta), fit(gamma), this.epsilon));
+      }
       // BN + residual + ReLU in one kernel where the backend has it, else the BN kernel and then the rest.
       const withRelu = fusable && relu ? fusedTrainingNormalize(input, gamma, beta, this.epsilon, { residual }) : undefined;
       const fused = withRelu ?? (fusable ? fusedTrainingNormalize(input, gamma, beta, this.epsilon) : undefined);
       const { mean, variance } = fused ?? moments(input, reductionAxes);
       const normalized = fused?.out ?? normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
       const out = withRelu ? normalized : finish(normalized);
-      // Moving averages of the routed set only.
-      updateMovingAverage(set.movingMean, mean, this.momentum);
-      updateMovingAverage(set.movingVariance, variance, this.momentum);
-      // The fused path's statistics were kept out of its gradient scope; the outer tidy frees them.
+      // Moving averages of the routed set only. The fused path's statistics are kept (out of its
+      // gradient scope) and freed here; tf.moments' ones the tidy frees.
+      try {
+        updateMovingAverage(set.movingMean, mean, this.momentum);
+        updateMovingAverage(set.movingVariance, variance, this.momentum);
+      } finally {
+        if (fused) dispose([mean, variance]);
+      }
       return out;
     });
   }
@@ -328,6 +341,7 @@ export function hasFusedTrainingBatchNormRelu(): boolean {
  * kernels per layer and pass. Same numbers as the composite path (biased batch variance).
  * With `relu`, the output is relu(BN(x) + residual) from BATCH_NORM_RELU_TRAINING_KERNEL (undefined
  * without it), bit for bit the BN kernel, Add and Relu one after the other.
+ * The batch statistics come back kept (out of every tidy): the caller disposes them.
  */
 export function fusedTrainingNormalize(
   x: Tensor,
@@ -367,10 +381,7 @@ export function fusedTrainingNormalize(
   });
   const out = residual ? op(x, scale, offset, residual) : op(x, scale, offset);
   const [mean, variance] = stats as [Tensor, Tensor];
-  // Hand the kept statistics back to the enclosing tidy.
-  const tracked = [clone(mean), clone(variance)] as const;
-  dispose(stats);
-  return { out, mean: tracked[0], variance: tracked[1] };
+  return { out, mean, variance };
 }
 
 /**

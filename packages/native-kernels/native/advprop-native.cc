@@ -552,9 +552,10 @@ napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
 
 // batchNormInference(x, rows, C, mean, variance, scale | null, offset | null, epsilon, y):
 // normalisation with given statistics (tfjs' FusedBatchNorm), y = (x - mean) / sqrt(var + eps) * scale + offset
+// [, residual | null, relu]: with relu true, y = max(0, ... (+ residual)), as batchNormForward.
 napi_value BatchNormInference(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    auto a = args_of(env, info, 9);
+    auto a = args_of(env, info, 11, 9);
     const int64_t rows = int_arg(env, a[1], "rows"), c = int_arg(env, a[2], "channels");
     if (rows < 1 || c < 1) throw JsError("batch norm needs at least one row and one channel");
     const size_t size = size_t(rows * c);
@@ -565,6 +566,10 @@ napi_value BatchNormInference(napi_env env, napi_callback_info info) {
     const float* beta = is_nullish(env, a[6]) ? nullptr : float_view(env, a[6], size_t(c), "offset");
     const double epsilon = double_arg(env, a[7], "epsilon");
     float* y = float_view(env, a[8], size, "output");
+    const float* residual = is_nullish(env, a[9]) ? nullptr : float_view(env, a[9], size, "residual");
+    bool relu = false;
+    if (!is_nullish(env, a[10])) napi_get_value_bool(env, a[10], &relu);
+    if (residual && !relu) throw JsError("a residual is only added before a ReLU");
     const size_t channels = static_cast<size_t>(c);
     std::vector<float> scale(channels), shift(channels);
     for (int64_t k = 0; k < c; k++) {
@@ -572,7 +577,8 @@ napi_value BatchNormInference(napi_env env, napi_callback_info info) {
       scale[size_t(k)] = float(s);
       shift[size_t(k)] = float((beta ? beta[k] : 0.0) - double(mean[k]) * s);
     }
-    scale_and_shift(x, rows, c, scale.data(), shift.data(), y);
+    if (relu) scale_shift_add_relu(x, rows, c, scale.data(), shift.data(), residual, y);
+    else scale_and_shift(x, rows, c, scale.data(), shift.data(), y);
     return nullptr;
   });
 }
@@ -702,6 +708,35 @@ napi_value Sign(napi_env env, napi_callback_info info) {
         out[i] = v < 0.f ? -1.f : (v > 0.f ? 1.f : 0.f);
       }
     });
+    return nullptr;
+  });
+}
+
+// reluMaskedScale(dy, y, inverseStd, scale | null, out): out = ((dy * mask(y)) * inverseStd[c]) * scale[c],
+// mask as the ReLU gradient's: the x gradient of an inference-mode batch norm behind a ReLU, in
+// the order the ReLU gradient and the two per-channel multiplies of the composite form round it.
+napi_value ReluMaskedScale(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    auto a = args_of(env, info, 5);
+    size_t n = 0, c = 0;
+    const float* dy = float_view(env, a[0], SIZE_MAX, "dy", &n);
+    const float* y = float_view(env, a[1], n, "y");
+    const float* inverse_std = float_view(env, a[2], SIZE_MAX, "inverse std", &c);
+    const float* scale = is_nullish(env, a[3]) ? nullptr : float_view(env, a[3], c, "scale");
+    float* out = float_view(env, a[4], n, "output");
+    if (c == 0 || n % c != 0) throw JsError("inverse std must have one value per channel (the last axis), got " + std::to_string(c) + " for " + std::to_string(n) + " elements");
+    const int64_t rows = int64_t(n / c), channels = int64_t(c);
+#pragma omp parallel for schedule(static) if (int64_t(n) >= kParallelMin)
+    for (int64_t r = 0; r < rows; r++) {
+      const float* g = dy + r * channels;
+      const float* v = y + r * channels;
+      float* o = out + r * channels;
+      relu_grad_range(g, v, o, 0, channels);
+      for (int64_t k = 0; k < channels; k++) {
+        const float normalized = o[k] * inverse_std[k];
+        o[k] = scale ? normalized * scale[k] : normalized;
+      }
+    }
     return nullptr;
   });
 }
@@ -919,6 +954,7 @@ NAPI_MODULE_INIT() {
       {"channelSums", nullptr, ChannelSums, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"elementwiseBinary", nullptr, ElementwiseBinary, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"reluMaskedScale", nullptr, ReluMaskedScale, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"sign", nullptr, Sign, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"movingAverage", nullptr, MovingAverage, nullptr, nullptr, nullptr, napi_default_method, nullptr},
       {"sgdUpdate", nullptr, SgdUpdate, nullptr, nullptr, nullptr, napi_default_method, nullptr},

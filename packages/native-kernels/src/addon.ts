@@ -59,6 +59,10 @@ export interface NativeAddon {
     offset: Float32Array | null,
     epsilon: number,
     y: Float32Array,
+    /** Added after the normalisation, before the ReLU (relu must be true). */
+    residual?: Float32Array | null,
+    /** y = max(0, ...), NaN kept. */
+    relu?: boolean,
   ): void;
   channelSums(x: Float32Array, rows: number, channels: number, out: Float32Array, scale: number): void;
   /**
@@ -66,6 +70,8 @@ export interface NativeAddon {
    * one input has out's size, the other too or repeats with its own size (from 2) as period.
    */
   elementwiseBinary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** out = ((dy * mask(y)) * inverseStd[c]) * scale[c], mask as reluGrad's: an inference batch norm's x gradient behind a ReLU. */
+  reluMaskedScale(dy: Float32Array, y: Float32Array, inverseStd: Float32Array, scale: Float32Array | null, out: Float32Array): void;
   /** out = dy * (x > 0 ? 1 : 0), NaN where x is NaN: the ReLU gradient in one pass. */
   reluGrad(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** out = -1 where x < 0, 1 where x > 0, 0 elsewhere (zeros, NaN): tfjs' Sign. */
@@ -102,6 +108,7 @@ const ADDON_FUNCTIONS = [
   'channelSums',
   'elementwiseBinary',
   'reluGrad',
+  'reluMaskedScale',
   'sign',
   'movingAverage',
   'sgdUpdate',

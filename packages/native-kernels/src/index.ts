@@ -28,5 +28,5 @@ export {
   NATIVE_KERNEL_MARK,
   type NativeRegistration,
 } from './register.js';
-export { convGeometry, BROADCAST_NATIVE_MIN, RELU_GRAD_KERNEL, RELU_GRAD_NATIVE_MIN } from './kernels.js';
+export { convGeometry, BROADCAST_NATIVE_MIN, RELU_GRAD_KERNEL, RELU_GRAD_NATIVE_MIN, RELU_MASKED_SCALE_KERNEL } from './kernels.js';
 export type { SupportedBackend } from './tensor-access.js';

@@ -9,6 +9,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  BATCH_NORM_RELU_KERNEL,
+  BATCH_NORM_RELU_TRAINING_GRAD_KERNEL,
+  BATCH_NORM_RELU_TRAINING_KERNEL,
   BATCH_NORM_TRAINING_GRAD_KERNEL,
   BATCH_NORM_TRAINING_KERNEL,
   MOVING_AVERAGE_KERNEL,
@@ -22,6 +25,7 @@ import {
   NATIVE_KERNEL_NAMES,
   RELU_GRAD_KERNEL,
   RELU_GRAD_NATIVE_MIN,
+  RELU_MASKED_SCALE_KERNEL,
   hasNativeKernel,
   type NativeAddon,
   nativeAddon,
@@ -79,7 +83,7 @@ function broadcastMismatches(
 
 /** The functions the kernels call (addon.ts checks each one when loading). */
 const ADDON_FUNCTIONS = ['convForward', 'convBackwardData', 'convBackwardWeights', 'convImplementation', 'batchNormForward', 'batchNormBackward', 'batchNormInference'].concat(
-  ['channelSums', 'elementwiseBinary', 'reluGrad', 'sign', 'movingAverage', 'sgdUpdate', 'maxPoolGrad', 'info', 'setThreads'],
+  ['channelSums', 'elementwiseBinary', 'reluGrad', 'reluMaskedScale', 'sign', 'movingAverage', 'sgdUpdate', 'maxPoolGrad', 'info', 'setThreads'],
 );
 
 /** The loaded addon (the tests that use it run only when it is built). */
@@ -191,6 +195,11 @@ describe.skipIf(!built)('the addon checks its arguments', () => {
       "a (8 elements) and b (3) must be the output's size (8) and the output's size or a period of it from 2",
     );
     expect(() => status.addon.reluGrad(new Float32Array(4), new Float32Array(5), new Float32Array(4))).toThrow('x has 5 elements, expected 4');
+    const f = (k: number) => new Float32Array(k);
+    expect(() => status.addon.batchNormForward(x, 4, 8, null, null, 1e-3, f(32), f(8), f(8), f(32), false)).toThrow('a residual is only added before a ReLU');
+    expect(() => status.addon.batchNormForward(x, 4, 8, null, null, 1e-3, f(32), f(8), f(8), f(31), true)).toThrow('residual has 31 elements, expected 32');
+    expect(() => status.addon.batchNormBackward(x, x, 4, 8, f(8), f(8), null, 1e-3, f(32), f(8), f(8), null, f(32))).toThrow('a residual gradient needs the ReLU\'s output y');
+    expect(() => status.addon.reluMaskedScale(x, x, f(5), null, f(32))).toThrow('inverse std must have one value per channel (the last axis), got 5 for 32 elements');
     expect(() => status.addon.movingAverage(new Float32Array(4), new Float32Array(4), 0.1, new Float32Array(3))).toThrow('output has 3 elements, expected 4');
     const four = () => new Float32Array(4);
     expect(() => status.addon.sgdUpdate(four(), four(), new Float32Array(2), 0.1, 0.9, 0, false, four(), four())).toThrow('velocity has 2 elements, expected 4');
@@ -678,6 +687,59 @@ for (const backendName of ['cpu', 'wasm'] as const) {
         );
         expect(() => tf.engine().runKernel(SGD_UPDATE_KERNEL, { param: tf.zeros([4]), grad: tf.zeros([4], 'int32') }, { learningRate: 0.1 })).toThrow(
           'AdvpropSgdUpdate takes float32 inputs of one size; grad is int32 [4]',
+        );
+      });
+    });
+
+    it('BN + residual + ReLU kernels (training, inference and their gradients) equal the BN kernel, Add and Relu in turn, bit for bit', () => {
+      const random = new SeededRandom(16);
+      const shape = [4, 6, 6, 12];
+      const n = shape.reduce((a, b) => a * b, 1);
+      const fill = (k: number, lo: number, hi: number) => Float32Array.from({ length: k }, () => random.uniform(lo, hi));
+      const same = (got: tf.Tensor, want: tf.Tensor) => got.dataSync().every((v, i) => Object.is(v, want.dataSync()[i]));
+      tf.tidy(() => {
+        const x = tf.tensor(fill(n, -2, 3), shape);
+        const residual = tf.tensor(fill(n, -1, 1), shape);
+        const dy = tf.tensor(fill(n, -1, 1), shape);
+        const scale = tf.tensor1d(fill(12, 0.5, 1.5));
+        const offset = tf.tensor1d(fill(12, -0.5, 0.5));
+        const attrs = { varianceEpsilon: 1e-3 };
+        for (const withResidual of [false, true]) {
+          const label = withResidual ? 'with a residual' : 'without';
+          // training: forward and gradient against BATCH_NORM_TRAINING(_GRAD)_KERNEL, Add and the ReLU gradient
+          const inputs: tf.NamedTensorMap = { x, scale, offset };
+          if (withResidual) inputs['residual'] = residual;
+          const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_RELU_TRAINING_KERNEL, inputs, attrs) as tf.Tensor[];
+          const [plain, plainMean, plainVariance] = tf.engine().runKernel(BATCH_NORM_TRAINING_KERNEL, { x, scale, offset }, attrs) as tf.Tensor[];
+          const sum = withResidual ? tf.add(plain!, residual) : plain!;
+          expect(same(y!, tf.relu(sum)), `${label}: training y`).toBe(true);
+          expect(same(mean!, plainMean!) && same(variance!, plainVariance!), `${label}: statistics`).toBe(true);
+          const grads = tf.engine().runKernel(BATCH_NORM_RELU_TRAINING_GRAD_KERNEL, { dy, x, y: y!, mean: mean!, variance: variance!, scale }, { ...attrs, residual: withResidual }) as tf.Tensor[];
+          const masked = tf.engine().runKernel(RELU_GRAD_KERNEL, { dy, x: sum }) as tf.Tensor;
+          const plainGrads = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD_KERNEL, { dy: masked, x, mean: mean!, variance: variance!, scale }, attrs) as tf.Tensor[];
+          expect(grads.length, label).toBe(withResidual ? 4 : 3);
+          plainGrads.forEach((g, i) => expect(same(grads[i]!, g), `${label}: training gradient ${i}`).toBe(true));
+          if (withResidual) expect(same(grads[3]!, masked), `${label}: residual gradient`).toBe(true);
+          // inference: forward, and the gradients through the registered gradient, against FusedBatchNorm, Add, Relu
+          const stats = { mean: tf.tensor1d(fill(12, -0.5, 0.5)), variance: tf.tensor1d(fill(12, 0.5, 2)) };
+          const inference = (a: tf.Tensor, r: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+            tf.engine().runKernel(BATCH_NORM_RELU_KERNEL, { x: a, ...stats, scale: g, offset: b, ...(withResidual ? { residual: r } : {}) }, attrs) as tf.Tensor;
+          const composite = (a: tf.Tensor, r: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+            const normalized = tf.batchNorm(a, stats.mean, stats.variance, b, g, 1e-3);
+            return tf.relu(withResidual ? tf.add(normalized, r) : normalized);
+          };
+          expect(same(inference(x, residual, scale, offset), composite(x, residual, scale, offset)), `${label}: inference y`).toBe(true);
+          const wrt = (f: typeof composite) =>
+            withResidual
+              ? tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(f(a, r, g, b), dy)))([x, scale, offset, residual])
+              : tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, residual, g, b), dy)))([x, scale, offset]);
+          const got = wrt(inference);
+          const want = wrt(composite);
+          expect(got.length, label).toBe(withResidual ? 4 : 3);
+          ['x', 'scale', 'offset', 'residual'].slice(0, got.length).forEach((name, i) => expect(same(got[i]!, want[i]!), `${label}: inference gradient of ${name}`).toBe(true));
+        }
+        expect(() => tf.engine().runKernel(RELU_MASKED_SCALE_KERNEL, { dy, y: dy, inverseStd: tf.ones([5]) })).toThrow(
+          'AdvpropReluMaskedScale takes float32 dy and y of one shape and per-channel inverseStd and scale, got dy float32 [4,6,6,12], y float32 [4,6,6,12], inverseStd float32 [5], scale none',
         );
       });
     });

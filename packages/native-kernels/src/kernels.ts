@@ -8,6 +8,7 @@
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import {
+  BATCH_NORM_RELU_KERNEL,
   BATCH_NORM_RELU_TRAINING_GRAD_KERNEL,
   BATCH_NORM_RELU_TRAINING_KERNEL,
   BATCH_NORM_TRAINING_GRAD_KERNEL,
@@ -244,11 +245,17 @@ function makeBatchNormTrainingGrad(name: string, addon: NativeAddon, kind: Suppo
   };
 }
 
-/** tfjs' FusedBatchNorm (normalisation with given statistics; inference-mode BN) over the last axis. */
-function makeFusedBatchNorm(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined): KernelFunc {
+/**
+ * tfjs' FusedBatchNorm (normalisation with given statistics; inference-mode BN) over the last axis;
+ * with `relu`, core's BATCH_NORM_RELU_KERNEL (an optional residual, then ReLU).
+ */
+function makeFusedBatchNorm(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined, relu = false): KernelFunc {
   return (args) => {
     const { inputs, backend } = args;
-    const { x, mean, variance, scale, offset } = inputs as Record<string, TensorInfo | undefined>;
+    const { x, mean, variance, scale, offset, residual } = inputs as Record<string, TensorInfo | undefined>;
+    if (relu && residual && (residual.dtype !== 'float32' || !util.arraysEqual(residual.shape, x?.shape ?? []))) {
+      throw new Error(`@advprop/native-kernels: ${name}: residual is ${residual.dtype} [${residual.shape}], expected float32 [${x?.shape ?? []}]`);
+    }
     const epsilon = varianceEpsilon(args);
     if (!x || !mean || !variance || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
       return fallbackOrThrow(name, fallback, args, 'unsupported input');
@@ -270,7 +277,35 @@ function makeFusedBatchNorm(name: string, addon: NativeAddon, kind: SupportedBac
         offset ? access.view(offset) : null,
         epsilon,
         access.view(y!),
+        residual ? access.view(residual) : null,
+        relu,
       );
+    });
+  };
+}
+
+/**
+ * The x gradient of BATCH_NORM_RELU_KERNEL: ((dy * mask(y)) * inverseStd) * scale, the ReLU
+ * gradient and the two per-channel multiplies of the composite form in one pass (register.ts
+ * computes inverseStd with tfjs' ops, as tfjs-core's FusedBatchNorm gradient does).
+ */
+export const RELU_MASKED_SCALE_KERNEL = 'AdvpropReluMaskedScale';
+
+function makeReluMaskedScale(addon: NativeAddon, kind: SupportedBackend): KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args;
+    const { dy, y, inverseStd, scale } = inputs as Record<string, TensorInfo | undefined>;
+    const channels = dy?.shape[dy.shape.length - 1] ?? 0;
+    const perChannel = (t: TensorInfo | undefined) => !t || (t.dtype === 'float32' && util.sizeFromShape(t.shape) === channels);
+    if (!dy || !y || !inverseStd || dy.dtype !== 'float32' || y.dtype !== 'float32' || !util.arraysEqual(dy.shape, y.shape) || !perChannel(inverseStd) || !perChannel(scale)) {
+      const describe = (t: TensorInfo | undefined) => (t ? `${t.dtype} [${t.shape}]` : 'none');
+      throw new Error(
+        `@advprop/native-kernels: ${RELU_MASKED_SCALE_KERNEL} takes float32 dy and y of one shape and per-channel inverseStd and scale, got dy ${describe(dy)}, y ${describe(y)}, inverseStd ${describe(inverseStd)}, scale ${describe(scale)}`,
+      );
+    }
+    const access = new TensorAccess(backend as KernelBackend, kind);
+    return runNative(RELU_MASKED_SCALE_KERNEL, access, undefined, args, [[...dy.shape]], ([out]) => {
+      addon.reluMaskedScale(access.view(dy), access.view(y), access.view(inverseStd), scale ? access.view(scale) : null, access.view(out!));
     });
   };
 }
@@ -514,6 +549,8 @@ export const KERNEL_MAKERS: Readonly<Record<string, KernelMaker>> = {
   [SGD_UPDATE_KERNEL]: (a, k) => makeSgdUpdate(a, k),
   [BATCH_NORM_TRAINING_KERNEL]: (a, k, f) => makeBatchNormTraining(BATCH_NORM_TRAINING_KERNEL, a, k, f),
   [BATCH_NORM_TRAINING_GRAD_KERNEL]: (a, k, f) => makeBatchNormTrainingGrad(BATCH_NORM_TRAINING_GRAD_KERNEL, a, k, f),
+  [BATCH_NORM_RELU_KERNEL]: (a, k) => makeFusedBatchNorm(BATCH_NORM_RELU_KERNEL, a, k, undefined, true),
+  [RELU_MASKED_SCALE_KERNEL]: (a, k) => makeReluMaskedScale(a, k),
   [BATCH_NORM_RELU_TRAINING_KERNEL]: (a, k) => makeBatchNormTraining(BATCH_NORM_RELU_TRAINING_KERNEL, a, k, undefined, true),
   [BATCH_NORM_RELU_TRAINING_GRAD_KERNEL]: (a, k) => makeBatchNormTrainingGrad(BATCH_NORM_RELU_TRAINING_GRAD_KERNEL, a, k, undefined, true),
 };

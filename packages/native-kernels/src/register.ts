@@ -3,10 +3,10 @@
  * as the fallback (and restoring it on unregister). Idempotent.
  */
 import { add, broadcastTo, cast, div, engine, getBackend, getGradient, mul, registerGradient, reshape, rsqrt, scalar, step, sub, sum, util } from '@tensorflow/tfjs-core';
-import type { GradConfig, Tensor } from '@tensorflow/tfjs-core';
-import { hasKernelOverride, overrideKernel, restoreKernel } from '@advprop/core';
+import type { GradConfig, NamedTensorMap, Tensor } from '@tensorflow/tfjs-core';
+import { BATCH_NORM_RELU_KERNEL, hasKernelOverride, overrideKernel, restoreKernel } from '@advprop/core';
 import { nativeAddon } from './addon.js';
-import { KERNEL_MAKERS, RELU_GRAD_KERNEL, RELU_GRAD_NATIVE_MIN } from './kernels.js';
+import { KERNEL_MAKERS, RELU_GRAD_KERNEL, RELU_GRAD_NATIVE_MIN, RELU_MASKED_SCALE_KERNEL } from './kernels.js';
 import type { SupportedBackend } from './tensor-access.js';
 
 /** Marks our kernel functions; @advprop/backends checks it so it never wraps them. */
@@ -43,6 +43,7 @@ export function registerNativeKernels(backendName: string, only?: readonly strin
   if (registered.includes(RELU_GRAD_KERNEL)) routeGradient('Relu', reluGradient);
   if (registered.includes('FusedBatchNorm')) routeGradient('FusedBatchNorm', batchNormGradient);
   if (registered.includes('Mean')) routeGradient('Mean', meanGradient);
+  if (registered.includes(BATCH_NORM_RELU_KERNEL)) routeGradient(BATCH_NORM_RELU_KERNEL, batchNormReluGradient);
   return { registered };
 }
 
@@ -100,23 +101,67 @@ function batchNormGradient(previous: GradConfig | undefined): GradConfig {
         if (!previous) throw new Error('@advprop/native-kernels: no FusedBatchNorm gradient for statistics of rank other than 1');
         return previous.gradFunc(dy, saved, attrs);
       }
-      const dyTensor = dy as Tensor;
+      return normalizationGradients(() => dy as Tensor, x, mean, variance, scale, Number((attrs as Record<string, unknown>)['varianceEpsilon']));
+    },
+  };
+}
+
+/**
+ * The gradients of (x - mean) / sqrt(variance + epsilon) * scale + offset for the output gradient
+ * `dy()`, each computed only when asked, with tfjs-core's FusedBatchNorm-gradient operations in its
+ * order (per-channel statistics of rank 1).
+ */
+function normalizationGradients(
+  dy: () => Tensor,
+  x: Tensor,
+  mean: Tensor,
+  variance: Tensor,
+  scale: Tensor | undefined,
+  epsilon: number,
+): Record<'x' | 'mean' | 'variance' | 'scale' | 'offset', () => Tensor> {
+  const scaleValue = (): Tensor => scale ?? scalar(1);
+  const inverseStd = (): Tensor => rsqrt(add(variance, scalar(epsilon)));
+  // Statistics of rank 1 are per channel, the last axis: reduce over all the others.
+  const axes = [...Array(x.rank - 1).keys()];
+  const perChannel = (t: Tensor): Tensor => reshape(sum(t, axes), mean.shape);
+  return {
+    x: () => reshape(mul(mul(dy(), inverseStd()), scaleValue()), x.shape),
+    mean: () => perChannel(mul(mul(inverseStd(), scalar(-1)), mul(dy(), scaleValue()))),
+    variance: () => {
+      const r = inverseStd();
+      const minusHalfCube = mul(mul(mul(r, r), r), scalar(-0.5));
+      return perChannel(mul(mul(minusHalfCube, sub(x, mean)), mul(dy(), scaleValue())));
+    },
+    scale: () => perChannel(mul(dy(), mul(sub(x, mean), inverseStd()))),
+    offset: () => perChannel(dy()),
+  };
+}
+
+/**
+ * The gradient of core's BATCH_NORM_RELU_KERNEL, relu(batchNorm(x) + residual): the ReLU gradient
+ * g = dy * mask(y) (the residual's gradient, on RELU_GRAD_KERNEL), then the FusedBatchNorm
+ * gradients above for g, so every number is the composite form's (FusedBatchNorm, Add, Relu) bit
+ * for bit. The x gradient, all an attack asks for, is one native pass (RELU_MASKED_SCALE_KERNEL).
+ */
+function batchNormReluGradient(): GradConfig {
+  return {
+    kernelName: BATCH_NORM_RELU_KERNEL,
+    inputsToSave: ['x', 'mean', 'variance', 'scale'],
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, mean, variance, scale, y] = saved as Tensor[];
       const epsilon = Number((attrs as Record<string, unknown>)['varianceEpsilon']);
-      const scaleValue = (): Tensor => scale ?? scalar(1);
-      const inverseStd = (): Tensor => rsqrt(add(variance, scalar(epsilon)));
-      // Statistics of rank 1 are per channel, the last axis: reduce over all the others.
-      const axes = [...Array(x.rank - 1).keys()];
-      const perChannel = (t: Tensor): Tensor => reshape(sum(t, axes), mean.shape);
+      const masked = (): Tensor => engine().runKernel(RELU_GRAD_KERNEL, { dy: dy as Tensor, x: y! }) as Tensor;
+      const gradients = normalizationGradients(masked, x!, mean!, variance!, scale, epsilon);
       return {
-        x: () => reshape(mul(mul(dyTensor, inverseStd()), scaleValue()), x.shape),
-        mean: () => perChannel(mul(mul(inverseStd(), scalar(-1)), mul(dyTensor, scaleValue()))),
-        variance: () => {
-          const r = inverseStd();
-          const minusHalfCube = mul(mul(mul(r, r), r), scalar(-0.5));
-          return perChannel(mul(mul(minusHalfCube, sub(x, mean)), mul(dyTensor, scaleValue())));
+        ...gradients,
+        x: () => {
+          const inverseStd = rsqrt(add(variance!, scalar(epsilon)));
+          const inputs: NamedTensorMap = { dy: dy as Tensor, y: y!, inverseStd };
+          if (scale) inputs['scale'] = scale;
+          return engine().runKernel(RELU_MASKED_SCALE_KERNEL, inputs) as Tensor;
         },
-        scale: () => perChannel(mul(dyTensor, mul(sub(x, mean), inverseStd()))),
-        offset: () => perChannel(dyTensor),
+        residual: masked,
       };
     },
   };
