@@ -203,6 +203,50 @@ describe.skipIf(!built)('native kernels in training (wasm)', () => {
     }
   });
 
+  it('the plain BN with a ReLU and a residual (vanilla models) takes the same fused kernels, bit for bit the composite path', () => {
+    const random = new SeededRandom(6);
+    const shape: [number, number, number, number] = [6, 5, 5, 8];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const [values, residualValues, weightValues] = [0, 1, 2].map(() => Float32Array.from({ length: n }, () => random.uniform(-2, 2)));
+    const addon = (nativeAddon() as { addon: NativeAddon }).addon;
+    const fusedCalls = [vi.spyOn(addon, 'batchNormForward'), vi.spyOn(addon, 'batchNormBackward'), vi.spyOn(addon, 'batchNormInference')];
+    const run = (fused: boolean) => {
+      const backend = tf.getBackend();
+      if (!fused) unregisterNativeKernels(backend, [BATCH_NORM_RELU_TRAINING_KERNEL, BATCH_NORM_RELU_TRAINING_GRAD_KERNEL, BATCH_NORM_RELU_KERNEL]);
+      try {
+        const layer = batchNormalization({ momentum: 0.9, activation: 'relu' });
+        layer.build([[null, 5, 5, 8], [null, 5, 5, 8]]);
+        const [x, residual, weight] = [values!, residualValues!, weightValues!].map((v) => tf.tensor4d(v, shape));
+        const [gamma, beta] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const before = fusedCalls.map((spy) => spy.mock.calls.filter((args) => args[10] === true || (args.length > 11 && args[11] != null)).length);
+        const results: Float32Array[] = [];
+        for (const training of [true, false]) {
+          const loss = (a: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(layer.apply([a, r], { training }) as tf.Tensor, weight!)) as tf.Scalar;
+          const [gx, gr] = tf.grads((a: tf.Tensor, r: tf.Tensor) => loss(a, r))([x!, residual!]);
+          const { value, grads } = tf.variableGrads(() => loss(x!, residual!), [gamma!, beta!]);
+          for (const t of [gx!, gr!, grads[gamma!.name]!, grads[beta!.name]!, value]) results.push(t.dataSync().slice() as Float32Array);
+          tf.dispose([gx!, gr!, value, ...Object.values(grads)]);
+        }
+        for (const w of layer.getWeights()) results.push(w.dataSync().slice() as Float32Array);
+        const calls = fusedCalls.map((spy, i) => spy.mock.calls.filter((args) => args[10] === true || (args.length > 11 && args[11] != null)).length - before[i]!);
+        tf.dispose([x!, residual!, weight!]);
+        for (const w of layer.weights) w.dispose();
+        return { results, calls };
+      } finally {
+        registerNativeKernels(backend);
+      }
+    };
+    try {
+      const fused = run(true);
+      const composite = run(false);
+      expect(fused.calls).toEqual([2, 2, 2]);
+      expect(composite.calls).toEqual([0, 0, 0]);
+      fused.results.forEach((values, i) => expect(values.every((v, j) => Object.is(v, composite.results[i]![j])), `result ${i}`).toBe(true));
+    } finally {
+      for (const spy of fusedCalls) spy.mockRestore();
+    }
+  });
+
   it('both BN layers update their moving statistics through one kernel, bit for bit the composite update, saving nothing on the tape', () => {
     const random = new SeededRandom(3);
     const values = Float32Array.from({ length: 6 * 5 * 5 * 8 }, () => random.uniform(-2, 3));

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { layers, models, input, model as functionalModel, type SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom } from '@advprop/core';
-import { FusedTrainingBatchNormalization, batchNormalization, hasFusedTrainingBatchNorm } from './index.js';
+import { BatchNormalizationRelu, DualBatchNormalization, FusedTrainingBatchNormalization, batchNormalization, hasFusedTrainingBatchNorm, toDualBN, toInferenceModel, withRoute } from './index.js';
 import { maxAbsDiff, useCpu } from './__fixtures__/test-utils.js';
 
 beforeAll(useCpu);
@@ -57,5 +57,57 @@ describe('batchNormalization (tfjs-layers BN taking the fused training kernel wh
     tf.dispose([x, a, b]);
     m.dispose();
     loaded.dispose();
+  });
+});
+
+describe("batchNormalization({ activation: 'relu' }) (a plain BN with a ReLU, and a residual)", () => {
+  const build = () => {
+    const x = input({ shape: [4, 4, 3], name: 'x' });
+    const conv = layers.conv2d({ filters: 3, kernelSize: 1, kernelInitializer: 'glorotUniform', name: 'conv' }).apply(x) as SymbolicTensor;
+    const stem = batchNormalization({ activation: 'relu', momentum: 0.8, name: 'stem_bn' }).apply(conv) as SymbolicTensor;
+    const block = batchNormalization({ activation: 'relu', momentum: 0.8, name: 'block_bn' }).apply([stem, conv]) as SymbolicTensor;
+    return functionalModel({ inputs: x, outputs: block });
+  };
+
+  it('computes relu(BN(x) + residual) like stock BN, Add and ReLU layers, trains their moving statistics, and saves under its own registered class', async () => {
+    const model = build();
+    const layer = model.getLayer('block_bn') as BatchNormalizationRelu;
+    expect(layer).toBeInstanceOf(BatchNormalizationRelu);
+    expect(layer.getClassName()).toBe('AdvpropBatchNormalization');
+    expect(layer.getConfig()['activation']).toBe('relu');
+    const x = randomInput([5, 4, 4, 3], 3);
+    const stock = layers.batchNormalization({ momentum: 0.8 });
+    const residual = randomInput([5, 4, 4, 3], 4);
+    for (const training of [true, false]) {
+      const got = layer.apply([x, residual], { training }) as tf.Tensor;
+      const want = tf.relu(tf.add(stock.apply(x, { training }) as tf.Tensor, residual));
+      expect(maxAbsDiff(got, want), `training=${training}`).toBe(0);
+    }
+    expect(layer.getWeights().map((w, i) => maxAbsDiff(w, stock.getWeights()[i]!))).toEqual([0, 0, 0, 0]);
+    const json = model.toJSON(null, false) as unknown as { config: { layers: { class_name: string }[] } };
+    expect(json.config.layers.map((l) => l.class_name)).toEqual(['InputLayer', 'Conv2D', 'AdvpropBatchNormalization', 'AdvpropBatchNormalization']);
+    const loaded = await models.modelFromJSON({ modelTopology: model.toJSON(null, false) } as never);
+    loaded.setWeights(model.getWeights());
+    expect(loaded.getLayer('block_bn')).toBeInstanceOf(BatchNormalizationRelu);
+    expect(maxAbsDiff(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBe(0);
+    expect(() => batchNormalization({ activation: 'swish' as never })).toThrow('batchNormalization: activation must be "linear" or "relu", got "swish"');
+    tf.dispose([x, residual]);
+    loaded.dispose();
+    model.dispose();
+  });
+
+  it('converts to dual BN with its ReLU (toDualBN) and exports as stock BatchNormalization, Add and Activation (toInferenceModel)', () => {
+    const model = build();
+    const x = randomInput([5, 4, 4, 3], 5);
+    model.apply(x, { training: true });
+    const dual = toDualBN(model);
+    expect(dual.layers.map((l) => l.getClassName())).toEqual(['InputLayer', 'Conv2D', 'DualBatchNormalization', 'DualBatchNormalization']);
+    expect((dual.getLayer('block_bn') as DualBatchNormalization).activation).toBe('relu');
+    expect(maxAbsDiff(withRoute(dual, 'aux', () => dual.predict(x) as tf.Tensor), model.predict(x) as tf.Tensor)).toBe(0);
+    const plain = toInferenceModel(model);
+    expect(plain.layers.map((l) => l.getClassName())).toEqual(['InputLayer', 'Conv2D', 'BatchNormalization', 'Activation', 'BatchNormalization', 'Add', 'Activation']);
+    expect(maxAbsDiff(plain.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBeLessThan(1e-6);
+    for (const m of [model, dual, plain]) m.dispose();
+    x.dispose();
   });
 });

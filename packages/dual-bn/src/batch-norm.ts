@@ -8,9 +8,21 @@
  * The class is deliberately not registered with tfjs serialization: it serialises as
  * "BatchNormalization", and deserialising gives the stock layer.
  */
-import { dispose, tidy, type Tensor } from '@tensorflow/tfjs-core';
-import { layers, type LayerVariable } from '@tensorflow/tfjs-layers';
-import { fusedTrainingNormalize, hasFusedTrainingBatchNorm, updateMovingAverage, type DualBatchNormalizationArgs } from './dual-batch-norm.js';
+import { dispose, serialization, tidy, type Tensor } from '@tensorflow/tfjs-core';
+import { layers, type LayerVariable, type Shape } from '@tensorflow/tfjs-layers';
+import { ConfigError, registerStockLowering } from '@advprop/core';
+import {
+  DUAL_BN_PACKAGE,
+  checkInputShapes,
+  fusedTrainingNormalize,
+  hasFusedTrainingBatchNorm,
+  lowerBatchNormToStock,
+  normalizeLayer,
+  updateMovingAverage,
+  type BnActivation,
+  type DualBatchNormalizationArgs,
+  type NormalizingLayer,
+} from './dual-batch-norm.js';
 
 type StockBatchNormalization = ReturnType<typeof layers.batchNormalization>;
 type Kwargs = Record<string, unknown>;
@@ -51,7 +63,65 @@ export class FusedTrainingBatchNormalization extends StockBatchNormalizationClas
   }
 }
 
-/** Same arguments as `tf.layers.batchNormalization`; see the module comment. */
-export function batchNormalization(args?: DualBatchNormalizationArgs): FusedTrainingBatchNormalization {
-  return new FusedTrainingBatchNormalization(args);
+/**
+ * A plain BN layer with a ReLU after the normalisation (after adding its second input, when applied
+ * to `[x, residual]`), as DualBatchNormalization with `activation: 'relu'` but with one parameter
+ * set: one fused kernel each way in training, and one in inference, where the backend has core's
+ * kernels. It is saved under its own class name (registered with tfjs serialization); its stock
+ * form (toInferenceModel) is BatchNormalization, Add and Activation layers.
+ */
+export class BatchNormalizationRelu extends StockBatchNormalizationClass {
+  /** @nocollapse */
+  static className = 'AdvpropBatchNormalization';
+  readonly activation: BnActivation = 'relu';
+
+  constructor(args: DualBatchNormalizationArgs = {}) {
+    const { activation = 'relu', ...bnArgs } = args;
+    super(bnArgs);
+    if (activation !== 'relu') {
+      throw new ConfigError(`BatchNormalizationRelu "${this.name}": activation must be "relu", got ${JSON.stringify(activation)}`, [
+        { path: 'activation', message: 'unknown activation' },
+      ]);
+    }
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    // tfjs-layers' BatchNormalization holds axis, momentum and epsilon in fields its typings call private.
+    const shapes = checkInputShapes(this as unknown as NormalizingLayer, inputShape);
+    super.build(shapes[0]!);
+    if (shapes.length === 2) this.inputSpec = [this.inputSpec[0]!, this.inputSpec[0]!];
+  }
+
+  override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
+    const self = this as unknown as BatchNormFields;
+    const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
+    const set = { gamma: self.gamma, beta: self.beta, movingMean: self.movingMean, movingVariance: self.movingVariance };
+    return normalizeLayer(this as unknown as NormalizingLayer, set, inputs, training);
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return { ...super.getConfig(), activation: this.activation };
+  }
+}
+
+// The class inherits Layer's static fromConfig; the typings of the class taken from an instance do not show it.
+serialization.registerClass(BatchNormalizationRelu as unknown as serialization.SerializableConstructor<BatchNormalizationRelu>, DUAL_BN_PACKAGE);
+registerStockLowering(BatchNormalizationRelu.className, lowerBatchNormToStock);
+
+/**
+ * Same arguments as `tf.layers.batchNormalization`; see the module comment. With
+ * `activation: 'relu'`, a BatchNormalizationRelu.
+ */
+export function batchNormalization(args?: DualBatchNormalizationArgs & { activation?: 'linear' }): FusedTrainingBatchNormalization;
+export function batchNormalization(args: DualBatchNormalizationArgs & { activation: 'relu' }): BatchNormalizationRelu;
+export function batchNormalization(args?: DualBatchNormalizationArgs): FusedTrainingBatchNormalization | BatchNormalizationRelu;
+export function batchNormalization(args: DualBatchNormalizationArgs = {}): FusedTrainingBatchNormalization | BatchNormalizationRelu {
+  const { activation = 'linear', ...bnArgs } = args;
+  if (activation === 'relu') return new BatchNormalizationRelu(args);
+  if (activation !== 'linear') throw new ConfigError(`batchNormalization: activation must be "linear" or "relu", got ${JSON.stringify(activation)}`, [{ path: 'activation', message: 'unknown activation' }]);
+  return new FusedTrainingBatchNormalization(bnArgs);
 }

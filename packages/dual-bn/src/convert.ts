@@ -10,6 +10,8 @@ import { DualBatchNormalization, dualBnLayers, isDualBatchNormalization, type Bn
 
 const BN_CLASS = 'BatchNormalization';
 const DUAL_CLASS = DualBatchNormalization.className;
+/** Our plain BN with a ReLU (batch-norm.ts; not imported here, which imports this module's layer). */
+const BN_RELU_CLASS = 'AdvpropBatchNormalization';
 
 type AnyLayer = LayersModel['layers'][number];
 
@@ -26,7 +28,7 @@ function isPlainBn(layer: unknown): layer is AnyLayer & PlainBn {
     typeof layer === 'object' &&
     layer !== null &&
     typeof (layer as AnyLayer).getClassName === 'function' &&
-    (layer as AnyLayer).getClassName() === BN_CLASS
+    [BN_CLASS, BN_RELU_CLASS].includes((layer as AnyLayer).getClassName())
   );
 }
 
@@ -38,8 +40,8 @@ function describe(model: LayersModel): string {
   return `model "${model.name}"`;
 }
 
-/** Count layers of a class name in a (nested) config. */
-function rewriteClassNames(config: unknown, from: string, to: string): number {
+/** Rename layers of the class names `from` to `to` in a (nested) config; returns how many. */
+function rewriteClassNames(config: unknown, from: readonly string[], to: string): number {
   let count = 0;
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) {
@@ -50,7 +52,7 @@ function rewriteClassNames(config: unknown, from: string, to: string): number {
     const entry = node as Record<string, unknown>;
     // A layer entry is {className, config[, name, inboundNodes]}; initializer / regularizer /
     // constraint entries have the same shape but other class names, so only `from` is rewritten.
-    if (entry['className'] === from && typeof entry['config'] === 'object') {
+    if (from.includes(entry['className'] as string) && typeof entry['config'] === 'object') {
       entry['className'] = to;
       count++;
     }
@@ -62,7 +64,7 @@ function rewriteClassNames(config: unknown, from: string, to: string): number {
 
 function cloneWithClassNames(
   model: LayersModel,
-  from: string,
+  from: readonly string[],
   to: string,
   what: string,
   stockLayers = false,
@@ -136,12 +138,12 @@ function copyWeights(
 
 /**
  * A copy of `model` in which every BatchNormalization (nested models included) is a
- * DualBatchNormalization. Both BN sets start from the source BN's gamma, beta and moving
+ * DualBatchNormalization (a BatchNormalizationRelu one with its ReLU). Both BN sets start from the source BN's gamma, beta and moving
  * statistics; all other weights are copied. The clone is not compiled.
  * Throws ConfigError when the model has no BatchNormalization layer.
  */
 export function toDualBN(model: LayersModel): LayersModel {
-  const { clone, count } = cloneWithClassNames(model, BN_CLASS, DUAL_CLASS, 'toDualBN');
+  const { clone, count } = cloneWithClassNames(model, [BN_CLASS, BN_RELU_CLASS], DUAL_CLASS, 'toDualBN');
   if (count === 0) {
     clone.dispose();
     const existing = dualBnLayers(model).length;
@@ -175,7 +177,7 @@ export function toDualBN(model: LayersModel): LayersModel {
  * cloned unchanged.
  */
 export function toInferenceModel(model: LayersModel): LayersModel {
-  const { clone } = cloneWithClassNames(model, DUAL_CLASS, BN_CLASS, 'toInferenceModel', true);
+  const { clone } = cloneWithClassNames(model, [DUAL_CLASS], BN_CLASS, 'toInferenceModel', true);
   try {
     copyWeights(clone, model, (targetLayer, sourceLayer, where) => {
       if (!isDualBatchNormalization(sourceLayer)) return false;

@@ -51,6 +51,7 @@ import {
   assertBnRoute,
   registerStockLowering,
   type BnRoute,
+  type StockLowering,
 } from '@advprop/core';
 
 /** Package name under which the layer class is registered with tfjs serialization. */
@@ -194,12 +195,8 @@ export class DualBatchNormalization extends layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
-    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
+    const shapes = checkInputShapes(this, inputShape);
     const shape = shapes[0]!;
-    this.checkResidual(shapes.length, () => shapes.map((s) => JSON.stringify(s)).join(' and '));
-    if (shapes.length === 2 && JSON.stringify(shapes[1]) !== JSON.stringify(shape)) {
-      throw new ShapeError(`DualBatchNormalization "${this.name}": the residual must have the input's shape, got ${JSON.stringify(shape)} and ${JSON.stringify(shapes[1])}`);
-    }
     const axis = this.axis >= 0 ? this.axis : this.axis + shape.length;
     const dim = shape[axis];
     if (dim == null) {
@@ -228,68 +225,10 @@ export class DualBatchNormalization extends layers.Layer {
     };
   }
 
-  /** One input, or two ([x, residual]) with a ReLU: anything else is an error naming the layer. */
-  private checkResidual(count: number, what: () => string): void {
-    if (count === 1 || (count === 2 && this.activation === 'relu')) return;
-    throw new ShapeError(
-      this.activation === 'relu'
-        ? `DualBatchNormalization "${this.name}" takes one input or two ([x, residual]), got ${count}: ${what()}`
-        : `DualBatchNormalization "${this.name}" takes one input (a residual second input needs activation "relu"), got ${count}: ${what()}`,
-    );
-  }
-
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
     const route = assertBnRoute(this.route, `layer "${this.name}" route`);
-    return tidy(() => {
-      const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
-      const list = Array.isArray(inputs) ? inputs : [inputs];
-      this.checkResidual(list.length, () => list.map((t) => `[${t.shape}]`).join(' and '));
-      const input = list[0]!;
-      const residual = list[1];
-      const relu = this.activation === 'relu';
-      // After the normalisation: + residual, then ReLU (the composite paths).
-      const finish = (t: Tensor): Tensor => (relu ? reluOp(residual ? add(t, residual) : t) : t);
-      const set = route === 'aux' ? this.aux : this.main;
-      const ndim = input.rank;
-      const axis = this.axis >= 0 ? this.axis : this.axis + ndim;
-      const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
-      const broadcastShape = Array<number>(ndim).fill(1);
-      broadcastShape[axis] = input.shape[axis] as number;
-      // Parameters of shape [C] broadcast directly when the channel axis is the last one.
-      const needsBroadcasting = axis !== ndim - 1;
-      const fit = (t: Tensor | null): Tensor | null => (t && needsBroadcasting ? reshape(t, broadcastShape) : t);
-      const gamma = set.gamma ? set.gamma.read() : null;
-      const beta = set.beta ? set.beta.read() : null;
-
-      const fusable = !needsBroadcasting && input.dtype === 'float32' && (!residual || residual.dtype === 'float32');
-      if (!training) {
-        const movingMean = set.movingMean.read();
-        const movingVariance = set.movingVariance.read();
-        if (relu && fusable && getKernel(BATCH_NORM_RELU_KERNEL, getBackend()) !== undefined) {
-          // One kernel (and one pass back, for an attack's input gradient) for BN, residual and ReLU.
-          const channels = input.shape[axis] as number;
-          const inputs: NamedTensorMap = { x: input, mean: movingMean, variance: movingVariance, scale: gamma ?? ones([channels]), offset: beta ?? zeros([channels]) };
-          if (residual) inputs['residual'] = residual;
-          return engine().runKernel(BATCH_NORM_RELU_KERNEL, inputs, { varianceEpsilon: this.epsilon }) as Tensor;
-        }
-        return finish(normalize(input, fit(movingMean)!, fit(movingVariance)!, fit(beta), fit(gamma), this.epsilon));
-      }
-      // BN + residual + ReLU in one kernel where the backend has it, else the BN kernel and then the rest.
-      const withRelu = fusable && relu ? fusedTrainingNormalize(input, gamma, beta, this.epsilon, { residual }) : undefined;
-      const fused = withRelu ?? (fusable ? fusedTrainingNormalize(input, gamma, beta, this.epsilon) : undefined);
-      const { mean, variance } = fused ?? moments(input, reductionAxes);
-      const normalized = fused?.out ?? normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), this.epsilon);
-      const out = withRelu ? normalized : finish(normalized);
-      // Moving averages of the routed set only. The fused path's statistics are kept (out of its
-      // gradient scope) and freed here; tf.moments' ones the tidy frees.
-      try {
-        updateMovingAverage(set.movingMean, mean, this.momentum);
-        updateMovingAverage(set.movingVariance, variance, this.momentum);
-      } finally {
-        if (fused) dispose([mean, variance]);
-      }
-      return out;
-    });
+    const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
+    return normalizeLayer(this, route === 'aux' ? this.aux : this.main, inputs, training);
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
@@ -304,10 +243,12 @@ export class DualBatchNormalization extends layers.Layer {
 
 serialization.registerClass(DualBatchNormalization, DUAL_BN_PACKAGE);
 
-// The stock form (toInferenceModel's export): a BatchNormalization of the layer's name (which
-// receives the main set's weights), then, with a ReLU, an Add of the residual when there is one
-// and an Activation, which takes over the layer's consumers.
-registerStockLowering(DualBatchNormalization.className, (entry) => {
+/**
+ * The stock form of a BN layer with a ReLU (toInferenceModel's export): a BatchNormalization of
+ * the layer's name (which receives the weights; a dual BN's main set), then, with a ReLU, an Add of
+ * the residual when there is one and an Activation, which takes over the layer's consumers.
+ */
+export const lowerBatchNormToStock: StockLowering = (entry) => {
   const { activation, ...config } = entry.config;
   const name = String(config['name']);
   const bn = { className: 'BatchNormalization', config };
@@ -321,7 +262,96 @@ registerStockLowering(DualBatchNormalization.className, (entry) => {
     { className: 'Add', config: { ...common, name: `${name}_add` }, inboundNodes: [[[name, 0, 0, {}], node[1]]] },
     relu,
   ];
-});
+};
+registerStockLowering(DualBatchNormalization.className, lowerBatchNormToStock);
+
+/** What `normalizeLayer` reads of a BN layer (DualBatchNormalization, or @advprop/dual-bn's plain BN with a ReLU). */
+export interface NormalizingLayer {
+  readonly name: string;
+  readonly axis: number;
+  readonly momentum: number;
+  readonly epsilon: number;
+  readonly activation: BnActivation;
+  getClassName(): string;
+}
+
+/** One input, or two ([x, residual]) with a ReLU: anything else is an error naming the layer. */
+function checkInputCount(layer: NormalizingLayer, count: number, what: () => string): void {
+  if (count === 1 || (count === 2 && layer.activation === 'relu')) return;
+  throw new ShapeError(
+    layer.activation === 'relu'
+      ? `${layer.getClassName()} "${layer.name}" takes one input or two ([x, residual]), got ${count}: ${what()}`
+      : `${layer.getClassName()} "${layer.name}" takes one input (a residual second input needs activation "relu"), got ${count}: ${what()}`,
+  );
+}
+
+/** The input shapes a BN layer is built for: one, or [x, residual] of one shape. */
+export function checkInputShapes(layer: NormalizingLayer, inputShape: Shape | Shape[]): Shape[] {
+  const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
+  checkInputCount(layer, shapes.length, () => shapes.map((s) => JSON.stringify(s)).join(' and '));
+  if (shapes.length === 2 && JSON.stringify(shapes[1]) !== JSON.stringify(shapes[0])) {
+    throw new ShapeError(`${layer.getClassName()} "${layer.name}": the residual must have the input's shape, got ${JSON.stringify(shapes[0])} and ${JSON.stringify(shapes[1])}`);
+  }
+  return shapes;
+}
+
+/**
+ * A BN layer's forward pass over one parameter set: normalise (batch statistics and a
+ * moving-average update in training, the moving statistics otherwise), then, with a ReLU, add the
+ * residual (the second input, when given) and apply it. The same operations as tfjs-layers'
+ * BatchNormalization followed by Add and Activation layers, in as few kernels as the backend
+ * offers: core's fused training kernels (with or without the ReLU) and BATCH_NORM_RELU_KERNEL.
+ */
+export function normalizeLayer(layer: NormalizingLayer, set: BnWeightSet, inputs: Tensor | Tensor[], training: boolean): Tensor {
+  return tidy(() => {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    checkInputCount(layer, list.length, () => list.map((t) => `[${t.shape}]`).join(' and '));
+    const input = list[0]!;
+    const residual = list[1];
+    const relu = layer.activation === 'relu';
+    // After the normalisation: + residual, then ReLU (the composite paths).
+    const finish = (t: Tensor): Tensor => (relu ? reluOp(residual ? add(t, residual) : t) : t);
+    const ndim = input.rank;
+    const axis = layer.axis >= 0 ? layer.axis : layer.axis + ndim;
+    const reductionAxes = [...Array(ndim).keys()].filter((a) => a !== axis);
+    const broadcastShape = Array<number>(ndim).fill(1);
+    broadcastShape[axis] = input.shape[axis] as number;
+    // Parameters of shape [C] broadcast directly when the channel axis is the last one.
+    const needsBroadcasting = axis !== ndim - 1;
+    const fit = (t: Tensor | null): Tensor | null => (t && needsBroadcasting ? reshape(t, broadcastShape) : t);
+    const gamma = set.gamma ? set.gamma.read() : null;
+    const beta = set.beta ? set.beta.read() : null;
+
+    const fusable = !needsBroadcasting && input.dtype === 'float32' && (!residual || residual.dtype === 'float32');
+    if (!training) {
+      const movingMean = set.movingMean.read();
+      const movingVariance = set.movingVariance.read();
+      if (relu && fusable && getKernel(BATCH_NORM_RELU_KERNEL, getBackend()) !== undefined) {
+        // One kernel (and one pass back, for an attack's input gradient) for BN, residual and ReLU.
+        const channels = input.shape[axis] as number;
+        const kernelInputs: NamedTensorMap = { x: input, mean: movingMean, variance: movingVariance, scale: gamma ?? ones([channels]), offset: beta ?? zeros([channels]) };
+        if (residual) kernelInputs['residual'] = residual;
+        return engine().runKernel(BATCH_NORM_RELU_KERNEL, kernelInputs, { varianceEpsilon: layer.epsilon }) as Tensor;
+      }
+      return finish(normalize(input, fit(movingMean)!, fit(movingVariance)!, fit(beta), fit(gamma), layer.epsilon));
+    }
+    // BN + residual + ReLU in one kernel where the backend has it, else the BN kernel and then the rest.
+    const withRelu = fusable && relu ? fusedTrainingNormalize(input, gamma, beta, layer.epsilon, { residual }) : undefined;
+    const fused = withRelu ?? (fusable ? fusedTrainingNormalize(input, gamma, beta, layer.epsilon) : undefined);
+    const { mean, variance } = fused ?? moments(input, reductionAxes);
+    const normalized = fused?.out ?? normalize(input, fit(mean)!, fit(variance)!, fit(beta), fit(gamma), layer.epsilon);
+    const out = withRelu ? normalized : finish(normalized);
+    // The moving averages of this set. The fused path's statistics are kept (out of its gradient
+    // scope) and freed here; tf.moments' ones the tidy frees.
+    try {
+      updateMovingAverage(set.movingMean, mean, layer.momentum);
+      updateMovingAverage(set.movingVariance, variance, layer.momentum);
+    } finally {
+      if (fused) dispose([mean, variance]);
+    }
+    return out;
+  });
+}
 
 /** True when the active backend has @advprop/core's fused training-mode BN kernels (@advprop/native-kernels registers them). */
 export function hasFusedTrainingBatchNorm(): boolean {

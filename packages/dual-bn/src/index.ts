@@ -14,8 +14,9 @@ export {
   hasFusedTrainingBatchNorm,
   isDualBatchNormalization,
   type BnWeightSet,
+  type BnActivation,
   type DualBatchNormalizationArgs,
 } from './dual-batch-norm.js';
 export { toDualBN, toInferenceModel } from './convert.js';
-export { FusedTrainingBatchNormalization, batchNormalization } from './batch-norm.js';
+export { BatchNormalizationRelu, FusedTrainingBatchNormalization, batchNormalization } from './batch-norm.js';
 export { withRoute, getRoute, type BnRoute } from '@advprop/core';

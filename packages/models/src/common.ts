@@ -5,7 +5,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { BatchNormKind, ModelSpec } from '@advprop/core';
 import { ConfigError, SeededRandom, ShapeError } from '@advprop/core';
-import { batchNormalization, dualBatchNormalization } from '@advprop/dual-bn';
+import { batchNormalization, dualBatchNormalization, type BnActivation } from '@advprop/dual-bn';
 import { PaddedConv2D } from './padded-conv2d.js';
 import { SeededDropout } from './seeded-dropout.js';
 
@@ -115,17 +115,17 @@ export class BuildContext {
   }
 
   /**
-   * BN, then + `residual` (when given), then ReLU. A dual BN does all three in one layer (named
-   * `bnName`; one fused kernel each way in training where the backend has it); plain or no BN
-   * keep separate layers: the BN (`bnName`), an Add (`names.add`) and an Activation (`names.relu`).
+   * BN, then + `residual` (when given), then ReLU. With BN, one layer does all three (named
+   * `bnName`: DualBatchNormalization or BatchNormalizationRelu with `activation: 'relu'`; one fused
+   * kernel each way where the backend has them); without BN, an Add (`names.add`) and an
+   * Activation (`names.relu`).
    */
   bnRelu(x: SymbolicTensor, bnName: string, names: { relu: string; add?: string }, residual?: SymbolicTensor): SymbolicTensor {
-    if (this.bn === 'dual') {
-      const layer = dualBatchNormalization({ ...this.bnDefaults, name: bnName, activation: 'relu' });
+    if (this.bn !== 'none') {
+      const layer = batchNorm(this.bn, { ...this.bnDefaults, name: bnName, activation: 'relu' });
       return layer.apply(residual ? [x, residual] : x) as SymbolicTensor;
     }
-    let h = this.applyBn(x, bnName);
-    if (residual) h = add(h, residual, names.add ?? `${names.relu}_add`);
+    const h = residual ? add(x, residual, names.add ?? `${names.relu}_add`) : x;
     return activation(h, 'relu', names.relu);
   }
 
@@ -192,10 +192,11 @@ export function input(spec: ModelSpec): SymbolicTensor {
 
 /**
  * The BN layer for a kind: @advprop/dual-bn's `batchNormalization(args)` for 'plain' (tfjs-layers'
- * BatchNormalization, saved as one, taking the fused training kernel when the backend has it),
- * `dualBatchNormalization(args)` from @advprop/dual-bn for 'dual' (same arguments).
+ * BatchNormalization, saved as one, taking the fused training kernel when the backend has it; with
+ * `activation: 'relu'` its BatchNormalizationRelu), `dualBatchNormalization(args)` from
+ * @advprop/dual-bn for 'dual' (same arguments).
  */
-export function batchNorm(kind: 'plain' | 'dual', args: BatchNormArgs): Layer {
+export function batchNorm(kind: 'plain' | 'dual', args: BatchNormArgs & { activation?: BnActivation }): Layer {
   return kind === 'dual' ? dualBatchNormalization(args) : batchNormalization(args);
 }
 
