@@ -8,18 +8,17 @@
  * The class is deliberately not registered with tfjs serialization: it serialises as
  * "BatchNormalization", and deserialising gives the stock layer.
  */
-import { dispose, serialization, tidy, type Tensor } from '@tensorflow/tfjs-core';
+import { serialization, type Tensor } from '@tensorflow/tfjs-core';
 import { layers, type LayerVariable, type Shape } from '@tensorflow/tfjs-layers';
 import { ConfigError, registerStockLowering } from '@advprop/core';
 import {
   DUAL_BN_PACKAGE,
   checkInputShapes,
-  fusedTrainingNormalize,
   hasFusedTrainingBatchNorm,
   lowerBatchNormToStock,
   normalizeLayer,
-  updateMovingAverage,
   type BnActivation,
+  type BnWeightSet,
   type DualBatchNormalizationArgs,
   type NormalizingLayer,
 } from './dual-batch-norm.js';
@@ -41,6 +40,15 @@ interface BatchNormFields {
 // tfjs-layers exports a factory, not the class: take the class from an instance.
 const StockBatchNormalizationClass = layers.batchNormalization({}).constructor as new (args?: DualBatchNormalizationArgs) => StockBatchNormalization;
 
+/** A stock-BN layer as `normalizeLayer` reads it: its settings and its one parameter set. */
+function asNormalizing(layer: StockBatchNormalization, activation: BnActivation): { view: NormalizingLayer; set: BnWeightSet } {
+  const self = layer as unknown as BatchNormFields;
+  return {
+    view: { name: layer.name, axis: self.axis, momentum: self.momentum, epsilon: self.epsilon, activation, getClassName: () => layer.getClassName() },
+    set: { gamma: self.gamma, beta: self.beta, movingMean: self.movingMean, movingVariance: self.movingVariance },
+  };
+}
+
 export class FusedTrainingBatchNormalization extends StockBatchNormalizationClass {
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
     const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
@@ -49,17 +57,8 @@ export class FusedTrainingBatchNormalization extends StockBatchNormalizationClas
     if (!training || Array.isArray(input) || input.dtype !== 'float32' || !hasFusedTrainingBatchNorm()) return super.call(inputs, kwargs);
     const axis = self.axis >= 0 ? self.axis : self.axis + input.rank;
     if (axis !== input.rank - 1) return super.call(inputs, kwargs);
-    return tidy(() => {
-      const fused = fusedTrainingNormalize(input, self.gamma ? self.gamma.read() : null, self.beta ? self.beta.read() : null, self.epsilon);
-      if (!fused) return super.call(inputs, kwargs) as Tensor;
-      try {
-        updateMovingAverage(self.movingMean, fused.mean, self.momentum);
-        updateMovingAverage(self.movingVariance, fused.variance, self.momentum);
-      } finally {
-        dispose([fused.mean, fused.variance]);
-      }
-      return fused.out;
-    });
+    const { view, set } = asNormalizing(this, 'linear');
+    return normalizeLayer(view, set, input, true);
   }
 }
 
@@ -86,17 +85,15 @@ export class BatchNormalizationRelu extends StockBatchNormalizationClass {
   }
 
   override build(inputShape: Shape | Shape[]): void {
-    // tfjs-layers' BatchNormalization holds axis, momentum and epsilon in fields its typings call private.
-    const shapes = checkInputShapes(this as unknown as NormalizingLayer, inputShape);
+    const shapes = checkInputShapes(asNormalizing(this, this.activation).view, inputShape);
     super.build(shapes[0]!);
     if (shapes.length === 2) this.inputSpec = [this.inputSpec[0]!, this.inputSpec[0]!];
   }
 
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
-    const self = this as unknown as BatchNormFields;
     const training = kwargs['training'] == null ? false : Boolean(kwargs['training']);
-    const set = { gamma: self.gamma, beta: self.beta, movingMean: self.movingMean, movingVariance: self.movingVariance };
-    return normalizeLayer(this as unknown as NormalizingLayer, set, inputs, training);
+    const { view, set } = asNormalizing(this, this.activation);
+    return normalizeLayer(view, set, inputs, training);
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {

@@ -6,12 +6,12 @@
 import { serialization, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel, LayerVariable } from '@tensorflow/tfjs-layers';
 import { ConfigError, lowerToStockLayers } from '@advprop/core';
+import { BatchNormalizationRelu } from './batch-norm.js';
 import { DualBatchNormalization, dualBnLayers, isDualBatchNormalization, type BnWeightSet } from './dual-batch-norm.js';
 
 const BN_CLASS = 'BatchNormalization';
 const DUAL_CLASS = DualBatchNormalization.className;
-/** Our plain BN with a ReLU (batch-norm.ts; not imported here, which imports this module's layer). */
-const BN_RELU_CLASS = 'AdvpropBatchNormalization';
+const BN_RELU_CLASS = BatchNormalizationRelu.className;
 
 type AnyLayer = LayersModel['layers'][number];
 

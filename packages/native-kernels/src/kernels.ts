@@ -172,14 +172,19 @@ function channelsOf(x: TensorInfo): { rows: number; channels: number } {
   return { rows: util.sizeFromShape(x.shape) / channels, channels };
 }
 
+/** A residual input, when given, is float32 of x's shape (the ReLU kernels); else an error naming both shapes. */
+function assertResidual(name: string, residual: TensorInfo | undefined, x: TensorInfo | undefined): void {
+  if (residual && (residual.dtype !== 'float32' || !util.arraysEqual(residual.shape, x?.shape ?? []))) {
+    throw new Error(`@advprop/native-kernels: ${name}: residual is ${residual.dtype} [${residual.shape}], expected float32 [${x?.shape ?? []}]`);
+  }
+}
+
 /** The training batch norm; with `relu`, core's BATCH_NORM_RELU_TRAINING_KERNEL (an optional residual, then ReLU). */
 function makeBatchNormTraining(name: string, addon: NativeAddon, kind: SupportedBackend, fallback: KernelFunc | undefined, relu = false): KernelFunc {
   return (args) => {
     const { inputs, backend } = args;
     const { x, scale, offset, residual } = inputs as Record<string, TensorInfo | undefined>;
-    if (relu && residual && (residual.dtype !== 'float32' || !util.arraysEqual(residual.shape, x?.shape ?? []))) {
-      throw new Error(`@advprop/native-kernels: ${name}: residual is ${residual.dtype} [${residual.shape}], expected float32 [${x?.shape ?? []}]`);
-    }
+    if (relu) assertResidual(name, residual, x);
     const epsilon = varianceEpsilon(args);
     if (!x || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
       return fallbackOrThrow(name, fallback, args, 'unsupported input');
@@ -253,9 +258,7 @@ function makeFusedBatchNorm(name: string, addon: NativeAddon, kind: SupportedBac
   return (args) => {
     const { inputs, backend } = args;
     const { x, mean, variance, scale, offset, residual } = inputs as Record<string, TensorInfo | undefined>;
-    if (relu && residual && (residual.dtype !== 'float32' || !util.arraysEqual(residual.shape, x?.shape ?? []))) {
-      throw new Error(`@advprop/native-kernels: ${name}: residual is ${residual.dtype} [${residual.shape}], expected float32 [${x?.shape ?? []}]`);
-    }
+    if (relu) assertResidual(name, residual, x);
     const epsilon = varianceEpsilon(args);
     if (!x || !mean || !variance || x.dtype !== 'float32' || x.shape.length < 1 || util.sizeFromShape(x.shape) === 0) {
       return fallbackOrThrow(name, fallback, args, 'unsupported input');
